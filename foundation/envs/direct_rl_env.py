@@ -1,0 +1,195 @@
+"""``DirectRLEnv``: the base of every task, with Isaac Lab's hook names on top of a batched MuJoCo backend.
+
+``step()`` calls the hooks in this order, as Isaac Lab's ``DirectRLEnv`` does::
+
+    _pre_physics_step(actions)            # once per policy step
+    repeat decimation: _apply_action(); physics step
+    _get_dones() -> (terminated, time_outs)
+    _get_rewards() -> (N,)
+    _reset_idx(env_ids)                   # envs that are done
+    _get_observations() -> {"policy": (N, D), ...}
+
+Environments whose physics state became non-finite are reset to the model's default state before the dones and
+rewards are computed, get reward 0 and ``terminated=True``, and are counted in
+``extras["log"]["Episode_Termination/nonfinite_physics"]``; a run never crashes on them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+import torch
+
+from foundation.envs.direct_rl_env_cfg import DirectRLEnvCfg
+from foundation.sim import PhysicsBackend, make_backend
+
+
+class DirectRLEnv(gym.Env):
+    """Vectorized environment of ``cfg.scene.num_envs`` copies of one task, all tensors batched on ``self.device``.
+
+    Subclasses implement ``_setup_scene`` (returns the single-env ``mujoco.MjSpec``) and the hooks listed in the
+    module docstring.
+
+    Attributes:
+        cfg: The environment config.
+        sim: The physics backend.
+        num_envs: Number of environments N.
+        device: Torch device of all env tensors.
+        step_dt: Policy step, ``decimation * sim.dt`` seconds.
+        max_episode_length: Episode length in policy steps, ``ceil(episode_length_s / step_dt)``.
+        episode_length_buf: (N,) int64 policy steps elapsed in each env's episode (assignable).
+        reset_terminated, reset_time_outs, reset_buf: (N,) bool done flags of the last step.
+        extras: Dict returned by ``step``. ``extras["log"]`` holds scalar metrics of the episodes that just ended;
+            ``extras["episode_outcomes"]`` (present when episodes ended) holds their per-episode outcomes:
+            ``env_ids`` (K,) int64, ``success`` (K,) bool, ``crash`` (K,) bool, ``final_distance`` (K,) float
+            (the task's final error, metres).
+
+    Raises:
+        ValueError: on an invalid config (see ``DirectRLEnvCfg.validate``) or backend/device combination.
+    """
+
+    metadata = {"render_modes": [None, "rgb_array"]}
+
+    def __init__(self, cfg: DirectRLEnvCfg, render_mode: str | None = None, **kwargs) -> None:
+        cfg.validate()
+        self.cfg = cfg
+        self.render_mode = render_mode
+        self.num_envs = cfg.scene.num_envs
+        self.device = torch.device(cfg.sim.device)
+        self.physics_dt = cfg.sim.dt
+        self.step_dt = cfg.decimation * cfg.sim.dt
+        self.max_episode_length = math.ceil(cfg.episode_length_s / self.step_dt)
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(cfg.seed if cfg.seed is not None else torch.seed())
+
+        spec = self._setup_scene()
+        spec.option.timestep = cfg.sim.dt
+        self.sim: PhysicsBackend = make_backend(
+            spec, self.num_envs, cfg.sim.backend, cfg.sim.device, cfg.scene.env_spacing, cfg.sim.nconmax,
+            cfg.sim.njmax)
+
+        n = self.num_envs
+        self.episode_length_buf = torch.zeros(n, dtype=torch.long, device=self.device)
+        self.reset_terminated = torch.zeros(n, dtype=torch.bool, device=self.device)
+        self.reset_time_outs = torch.zeros_like(self.reset_terminated)
+        self.reset_buf = torch.zeros_like(self.reset_terminated)
+        self.extras: dict = {"log": {}}
+        self.single_observation_space = gym.spaces.Dict(
+            {k: gym.spaces.Box(-np.inf, np.inf, (v,)) for k, v in self.observation_sizes().items()})
+        self.single_action_space = gym.spaces.Box(-1.0, 1.0, (cfg.action_space,))
+        self._obs_buf: dict[str, torch.Tensor] | None = None
+        self._renderer = None
+
+    # ---------------------------------------------------------------------------------------------------- api
+    @property
+    def num_actions(self) -> int:
+        """Number of actions per environment."""
+        return self.cfg.action_space
+
+    def observation_sizes(self) -> dict[str, int]:
+        """Size of each observation group, e.g. ``{"policy": 18, "teacher": 30}``."""
+        return {"policy": self.cfg.observation_space}
+
+    def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[dict[str, torch.Tensor], dict]:
+        """Reset every environment and return ``(observations, extras)``.
+
+        Args:
+            seed: Reseeds the environment's generator when given.
+        """
+        if seed is not None:
+            self.generator.manual_seed(seed)
+        self._reset_idx(torch.arange(self.num_envs, device=self.device))
+        self.sim.kinematics()
+        self._obs_buf = self._get_observations()
+        return self._obs_buf, self.extras
+
+    def get_observations(self) -> dict[str, torch.Tensor]:
+        """Observations of the current state (resets every env on the first call)."""
+        if self._obs_buf is None:
+            self.reset()
+        return self._obs_buf
+
+    def step(self, action: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor,
+                                                   torch.Tensor, dict]:
+        """Advance every environment by one policy step.
+
+        Args:
+            action: (N, num_actions) actions, normally in [-1, 1].
+
+        Returns:
+            ``(obs, reward, terminated, time_outs, extras)``: observation groups (N, D_g), reward (N,), terminated
+            (N,) bool (failure), time_outs (N,) bool (episode length reached), extras dict with ``"log"``.
+
+        Raises:
+            ValueError: if ``action`` does not have shape (N, num_actions).
+        """
+        if action.shape != (self.num_envs, self.num_actions):
+            raise ValueError(f"Expected actions of shape ({self.num_envs}, {self.num_actions}), "
+                             f"got {tuple(action.shape)}.")
+        self.extras = {"log": {}}
+        self._pre_physics_step(action.to(self.device))
+        for _ in range(self.cfg.decimation):
+            self._apply_action()
+            self.sim.step()
+        self.episode_length_buf += 1
+
+        nonfinite = self.sim.nonfinite_envs()
+        num_nonfinite = int(nonfinite.sum())
+        if num_nonfinite:
+            self.sim.reset_to_default(nonfinite.nonzero(as_tuple=False).squeeze(-1))
+        self.reset_terminated, self.reset_time_outs = self._get_dones()
+        self.reset_terminated |= nonfinite
+        self.reset_time_outs &= ~self.reset_terminated
+        self.reset_buf = self.reset_terminated | self.reset_time_outs
+        reward = self._get_rewards()
+        reward = torch.where(nonfinite, torch.zeros_like(reward), reward)
+
+        reset_env_ids = self.reset_buf.nonzero(as_tuple=False).squeeze(-1)
+        if len(reset_env_ids) > 0:
+            self._reset_idx(reset_env_ids)
+            self.sim.kinematics()
+            self.extras["log"]["Episode_Termination/nonfinite_physics"] = float(num_nonfinite)
+        self._obs_buf = self._get_observations()
+        return self._obs_buf, reward, self.reset_terminated, self.reset_time_outs, self.extras
+
+    def render(self) -> np.ndarray | None:
+        """Offscreen RGB image (H, W, 3) uint8 of env 0 when ``render_mode == "rgb_array"``, else ``None``."""
+        if self.render_mode != "rgb_array":
+            return None
+        raise NotImplementedError("Rendering is provided by foundation.rsl_rl.play (MuJoCo renderer).")
+
+    def close(self) -> None:
+        """Release the backend."""
+        self.sim = None  # type: ignore[assignment]
+
+    # ----------------------------------------------------------------------------------------- task hooks
+    def _setup_scene(self) -> mujoco.MjSpec:
+        """Return the single-environment model (one robot and its surroundings)."""
+        raise NotImplementedError
+
+    def _pre_physics_step(self, actions: torch.Tensor) -> None:
+        """Store/process the (N, num_actions) policy actions once per policy step."""
+        raise NotImplementedError
+
+    def _apply_action(self) -> None:
+        """Write controls or forces into the backend before each physics step."""
+        raise NotImplementedError
+
+    def _get_observations(self) -> dict[str, torch.Tensor]:
+        """Return the observation groups, each (N, D_g) float32."""
+        raise NotImplementedError
+
+    def _get_rewards(self) -> torch.Tensor:
+        """Return the (N,) float32 reward of the last policy step."""
+        raise NotImplementedError
+
+    def _get_dones(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return ``(terminated, time_outs)``, each (N,) bool."""
+        raise NotImplementedError
+
+    def _reset_idx(self, env_ids: torch.Tensor) -> None:
+        """Reset the (K,) int64 ``env_ids``: the base clears their episode counter; tasks reset their state."""
+        self.episode_length_buf[env_ids] = 0

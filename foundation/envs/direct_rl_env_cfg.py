@@ -1,0 +1,79 @@
+"""Configuration dataclasses of the direct-RL environment layer, named as Isaac Lab's ``DirectRLEnvCfg``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass
+class SimCfg:
+    """Physics settings.
+
+    Attributes:
+        dt: Physics time step, seconds (overrides the MJCF ``timestep``).
+        backend: ``"auto"`` (MuJoCo C on CPU, MuJoCo Warp on CUDA), ``"mujoco"`` or ``"mujoco_warp"``.
+        device: Torch device of the environment tensors, ``"cpu"`` or ``"cuda[:k]"``.
+        nconmax: Contacts per world for MuJoCo Warp (``None``: its default).
+        njmax: Constraint rows per world for MuJoCo Warp (``None``: its default).
+    """
+
+    dt: float = 1.0 / 100.0
+    backend: Literal["auto", "mujoco", "mujoco_warp"] = "auto"
+    device: str = "cpu"
+    nconmax: int | None = None
+    njmax: int | None = None
+
+
+@dataclass
+class SceneCfg:
+    """Scene settings.
+
+    Attributes:
+        num_envs: Number of parallel environments.
+        env_spacing: Distance between environment origins on the grid, metres (MuJoCo C backend; 0 is only safe for
+            models whose copies cannot collide).
+    """
+
+    num_envs: int = 1024
+    env_spacing: float = 0.0
+
+
+@dataclass
+class DirectRLEnvCfg:
+    """Base configuration of a direct-RL environment (field names as Isaac Lab's ``DirectRLEnvCfg``).
+
+    Attributes:
+        sim: Physics settings.
+        scene: Number and layout of environments.
+        decimation: Physics steps per policy step; the policy runs every ``decimation * sim.dt`` seconds.
+        episode_length_s: Episode duration before a time-out, seconds.
+        observation_space: Size of the ``policy`` observation group.
+        action_space: Number of actions.
+        seed: Seed of the environment's random generator (``None``: not seeded).
+    """
+
+    sim: SimCfg = field(default_factory=SimCfg)
+    scene: SceneCfg = field(default_factory=SceneCfg)
+    decimation: int = 2
+    episode_length_s: float = 10.0
+    observation_space: int = 0
+    action_space: int = 0
+    seed: int | None = None
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming every field whose value is out of range."""
+        errors = []
+        if self.scene.num_envs < 1:
+            errors.append(f"scene.num_envs must be >= 1, got {self.scene.num_envs}")
+        if self.decimation < 1:
+            errors.append(f"decimation must be >= 1, got {self.decimation}")
+        if self.sim.dt <= 0:
+            errors.append(f"sim.dt must be > 0 s, got {self.sim.dt}")
+        if self.episode_length_s < self.sim.dt * self.decimation:
+            errors.append(f"episode_length_s ({self.episode_length_s}) must cover at least one policy step "
+                          f"({self.sim.dt * self.decimation} s)")
+        if self.scene.env_spacing < 0:
+            errors.append(f"scene.env_spacing must be >= 0 m, got {self.scene.env_spacing}")
+        if errors:
+            raise ValueError("Invalid environment config: " + "; ".join(errors) + ".")

@@ -1,0 +1,1 @@
+"""rsl-rl integration: runner configs, the DAgger distillation algorithm, and the train/play scripts."""

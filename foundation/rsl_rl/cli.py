@@ -1,0 +1,94 @@
+"""Command-line handling shared by ``train.py`` and ``play.py``: Isaac Lab-style flags, Hydra-style overrides, runs.
+
+Every flag is sugar for an override (``--num_envs 256`` is ``env.scene.num_envs=256``); flags apply first, then the
+positional overrides, and everything is validated against the config dataclasses before any work starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import re
+from datetime import datetime
+
+from foundation.tasks import load_task_cfgs, registered_tasks
+from foundation.utils.config import ConfigError, apply_overrides
+
+LOG_ROOT = os.path.join("logs", "rsl_rl")
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """Flags of both scripts: task, sizes, seed, device, checkpoint selection, overrides."""
+    parser.add_argument("--task", required=True, help=f"Task id: one of {', '.join(registered_tasks())}.")
+    parser.add_argument("--num_envs", type=int, help="Number of environments (env.scene.num_envs).")
+    parser.add_argument("--seed", type=int, help="Seed of torch and the environment (agent.seed, env.seed).")
+    parser.add_argument("--device", help="Device of training and simulation, e.g. cpu or cuda:0.")
+    parser.add_argument("--load_run", help="Run folder (regex) under logs/rsl_rl/<experiment>/; default newest.")
+    parser.add_argument("--checkpoint", help="Checkpoint file: a path, or a regex of a file in the run folder.")
+    parser.add_argument("--allow_unsafe_checkpoint", action="store_true",
+                        help="Allow checkpoints that need full unpickling (only for files you trust).")
+    parser.add_argument("overrides", nargs="*", help="Config overrides, e.g. env.scene.num_envs=256 "
+                                                     "agent.algorithm.learning_rate=3e-4.")
+
+
+def resolve_cfgs(args: argparse.Namespace, extra: dict[str, object] | None = None):
+    """The task's ``(env_cfg, agent_cfg)`` with flags and overrides applied.
+
+    Raises:
+        SystemExit: with the error message on an unknown task or a bad override (before anything is built).
+    """
+    try:
+        env_cfg, agent_cfg = load_task_cfgs(args.task)
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
+    flags = {"env.scene.num_envs": args.num_envs, "env.seed": args.seed, "agent.seed": args.seed,
+             "env.sim.device": args.device, "agent.device": args.device, **(extra or {})}
+    overrides = [f"{k}={v}" for k, v in flags.items() if v is not None] + list(args.overrides)
+    try:
+        cfgs = apply_overrides({"env": env_cfg, "agent": agent_cfg}, overrides)
+    except ConfigError as err:
+        raise SystemExit(f"error: {err}") from None
+    if cfgs["env"].sim.device != cfgs["agent"].device:
+        raise SystemExit(f"error: env.sim.device ({cfgs['env'].sim.device}) and agent.device "
+                         f"({cfgs['agent'].device}) differ; use --device to set both.")
+    return cfgs["env"], cfgs["agent"]
+
+
+def new_run_dir(experiment_name: str, run_name: str) -> str:
+    """``logs/rsl_rl/<experiment>/<timestamp>[_<run_name>]`` (created)."""
+    name = datetime.now().strftime("%Y-%m-%d_%H-%M-%S") + (f"_{run_name}" if run_name else "")
+    path = os.path.abspath(os.path.join(LOG_ROOT, experiment_name, name))
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def find_checkpoint(experiment_name: str, load_run: str | None, checkpoint: str | None) -> str:
+    """The checkpoint chosen by ``--load_run``/``--checkpoint`` under ``logs/rsl_rl/<experiment_name>/``.
+
+    ``checkpoint`` may be a file path (used as is). Otherwise the newest run folder matching ``load_run`` (default:
+    any) is searched for the file matching ``checkpoint`` (default: ``best_model.pt`` if present, else the
+    ``model_<iteration>.pt`` with the highest iteration).
+
+    Raises:
+        FileNotFoundError: naming what was searched for and where.
+    """
+    if checkpoint and os.path.isfile(checkpoint):
+        return os.path.abspath(checkpoint)
+    root = os.path.join(LOG_ROOT, experiment_name)
+    runs = sorted(d for d in glob.glob(os.path.join(root, "*")) if os.path.isdir(d)
+                  and (load_run is None or re.search(load_run, os.path.basename(d))))
+    if not runs:
+        raise FileNotFoundError(f"No run folder{f' matching {load_run!r}' if load_run else ''} in '{root}'. "
+                                "Train first, or pass --checkpoint <file>.")
+    files = os.listdir(runs[-1])
+    if checkpoint:
+        matches = sorted(f for f in files if re.fullmatch(checkpoint, f))
+    elif "best_model.pt" in files:
+        matches = ["best_model.pt"]
+    else:
+        matches = sorted((f for f in files if re.fullmatch(r"model_\d+\.pt", f)),
+                         key=lambda f: int(f[6:-3]))
+    if not matches:
+        raise FileNotFoundError(f"No checkpoint {checkpoint or 'best_model.pt / model_<it>.pt'} in '{runs[-1]}'.")
+    return os.path.abspath(os.path.join(runs[-1], matches[-1]))

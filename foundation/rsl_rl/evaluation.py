@@ -1,0 +1,85 @@
+"""Deterministic policy evaluation: one full episode per environment, reported as success / crash / final error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from foundation.envs import RslRlVecEnvWrapper
+
+
+@dataclass
+class EvalResult:
+    """Outcome of an evaluation over ``num_episodes`` episodes.
+
+    Attributes:
+        success_rate: Fraction of episodes that ended in success.
+        crash_rate: Fraction of episodes that ended in a failure termination (crash).
+        final_distance_m: Mean final error of the episodes that were not crashes (metres), NaN if all crashed.
+        num_episodes: Number of episodes.
+    """
+
+    success_rate: float
+    crash_rate: float
+    final_distance_m: float
+    num_episodes: int
+
+    def as_log(self, prefix: str) -> dict[str, float]:
+        """The metrics as ``{f"{prefix}/success_rate": ...}`` for TensorBoard."""
+        return {f"{prefix}/success_rate": self.success_rate, f"{prefix}/crash_rate": self.crash_rate,
+                f"{prefix}/final_distance": self.final_distance_m}
+
+    def __str__(self) -> str:
+        return (f"success {100 * self.success_rate:.2f} %, crash {100 * self.crash_rate:.2f} %, "
+                f"final distance {100 * self.final_distance_m:.2f} cm over {self.num_episodes} episodes")
+
+
+@torch.inference_mode()
+def evaluate(policy: torch.nn.Module, env: RslRlVecEnvWrapper, seed: int | None = None) -> EvalResult:
+    """Run the deterministic ``policy`` for one episode in every environment of ``env``.
+
+    Every environment is reset first (with ``seed`` when given, for repeatable evaluations), then stepped until each
+    has finished its first episode; later episodes are ignored, so ``num_episodes == env.num_envs``.
+
+    Args:
+        policy: An rsl-rl model (``MLPModel``/``RNNModel``) mapping the observation TensorDict to (N, A) actions;
+            called without ``stochastic_output``, i.e. deterministically. Recurrent state is reset at the start and
+            at every episode end.
+        env: The wrapped environment; its task must report ``extras["episode_outcomes"]``.
+        seed: Reseeds the environment's generator.
+
+    Returns:
+        The :class:`EvalResult`.
+
+    Raises:
+        RuntimeError: if some episode did not end within ``max_episode_length + 1`` steps or the task reports no
+            outcomes.
+    """
+    n, dev = env.num_envs, env.device
+    obs, _ = env.reset(seed)
+    policy.reset()
+    done = torch.zeros(n, dtype=torch.bool, device=dev)
+    success = torch.zeros(n, dtype=torch.bool, device=dev)
+    crash = torch.zeros_like(success)
+    distance = torch.zeros(n, device=dev)
+    for _ in range(int(env.max_episode_length) + 1):
+        obs, _, dones, extras = env.step(policy(obs))
+        outcomes = extras.get("episode_outcomes")
+        if outcomes is not None:
+            ids = outcomes["env_ids"]
+            first = ids[~done[ids]]
+            keep = ~done[ids]
+            success[first] = outcomes["success"][keep]
+            crash[first] = outcomes["crash"][keep]
+            distance[first] = outcomes["final_distance"][keep].float()
+            done[first] = True
+        policy.reset(dones)
+        if done.all():
+            break
+    if not done.all():
+        raise RuntimeError(f"{int((~done).sum())} of {n} evaluation episodes did not end within "
+                           f"{int(env.max_episode_length) + 1} steps, or the task reports no episode_outcomes.")
+    survived = ~crash
+    final = distance[survived].mean().item() if survived.any() else float("nan")
+    return EvalResult(success.float().mean().item(), crash.float().mean().item(), final, n)

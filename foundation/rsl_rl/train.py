@@ -1,0 +1,117 @@
+"""Train a policy with rsl-rl: a PPO teacher (``--task point_ctrl``) or a DAgger student (``--task distillation``).
+
+    python foundation/rsl_rl/train.py --task point_ctrl [--num_envs N] [--max_iterations K] [overrides...]
+    python foundation/rsl_rl/train.py --task distillation [--checkpoint <teacher.pt>]
+    python foundation/rsl_rl/train.py --task point_ctrl --eval_only --checkpoint <model.pt>
+
+Writes ``logs/rsl_rl/<experiment>/<timestamp>[_<run_name>]/`` with ``params/{env,agent}.yaml``, checkpoints
+(``model_<it>.pt``, ``best_model.pt``), TensorBoard events; prints a deterministic evaluation at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import sys
+import time
+
+if __package__ in (None, ""):  # run as a script: make the repository importable without installation
+    sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+
+import torch
+
+from foundation.envs import RslRlVecEnvWrapper
+from foundation.rsl_rl import cli
+from foundation.rsl_rl.evaluation import evaluate
+from foundation.rsl_rl.runner import RUNNERS, CheckpointError
+from foundation.rsl_rl.runner_cfg import to_rsl_rl_dict
+from foundation.tasks import make_env
+from foundation.utils.config import save_yaml
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line (see the module docstring)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    cli.add_common_args(parser)
+    parser.add_argument("--max_iterations", type=int, help="Learning iterations (agent.max_iterations).")
+    parser.add_argument("--logger", choices=["tensorboard", "wandb"], help="Logging backend (agent.logger).")
+    parser.add_argument("--log_project_name", help="wandb project (agent.log_project_name).")
+    parser.add_argument("--run_name", help="Suffix of the run folder (agent.run_name).")
+    parser.add_argument("--resume", action="store_true", help="Resume from --load_run/--checkpoint of this task.")
+    parser.add_argument("--eval_only", action="store_true", help="Only evaluate --checkpoint, then exit.")
+    return parser.parse_args(argv)
+
+
+def build_env(task: str, env_cfg, num_envs: int | None = None, seed_offset: int = 0) -> RslRlVecEnvWrapper:
+    """The wrapped env of ``task``; ``num_envs``/``seed_offset`` make evaluation copies of the training env."""
+    cfg = copy.deepcopy(env_cfg)
+    if num_envs is not None:
+        cfg.scene.num_envs = num_envs
+    cfg.seed += seed_offset
+    return RslRlVecEnvWrapper(make_env(task, cfg))
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Run training (or evaluation); returns ``{"log_dir", "eval"}`` for scripts and tests."""
+    args = parse_args(argv)
+    env_cfg, agent_cfg = cli.resolve_cfgs(args, {
+        "agent.max_iterations": args.max_iterations, "agent.logger": args.logger,
+        "agent.log_project_name": args.log_project_name, "agent.run_name": args.run_name})
+    if env_cfg.seed is None:
+        env_cfg.seed = agent_cfg.seed
+    torch.manual_seed(agent_cfg.seed)
+    if agent_cfg.device == "cpu":
+        torch.set_num_threads(agent_cfg.torch_threads)
+    if agent_cfg.logger == "wandb" and not os.environ.get("WANDB_API_KEY") and not os.path.exists(
+            os.path.expanduser("~/.netrc")):
+        os.environ.setdefault("WANDB_MODE", "offline")
+        print("[info] No wandb API key configured: wandb runs offline (sync later with `wandb sync`).")
+
+    checkpoint = None
+    if args.eval_only or args.resume:
+        try:
+            checkpoint = cli.find_checkpoint(agent_cfg.experiment_name, args.load_run, args.checkpoint)
+        except FileNotFoundError as err:
+            raise SystemExit(f"error: {err}") from None
+
+    env = build_env(args.task, env_cfg)
+    runner_cls = RUNNERS[agent_cfg.runner_class_name]
+    runner_cls.allow_unsafe_checkpoint = args.allow_unsafe_checkpoint
+    log_dir = None if args.eval_only else cli.new_run_dir(agent_cfg.experiment_name, agent_cfg.run_name)
+    if log_dir:
+        save_yaml(env_cfg, os.path.join(log_dir, "params", "env.yaml"))
+        save_yaml(agent_cfg, os.path.join(log_dir, "params", "agent.yaml"))
+        print(f"[info] Logging to {log_dir}")
+    runner = runner_cls(env, to_rsl_rl_dict(agent_cfg), log_dir=log_dir, device=agent_cfg.device)
+    if checkpoint:
+        print(f"[info] Loading checkpoint {checkpoint}")
+        try:
+            runner.load(checkpoint, map_location=agent_cfg.device)
+        except CheckpointError as err:
+            raise SystemExit(f"error: {err}") from None
+
+    ev = agent_cfg.eval
+    if not args.eval_only:
+        runner.add_git_repo_to_log(__file__)
+        runner.attach_evaluation(build_env(args.task, env_cfg, ev.num_episodes, seed_offset=1), ev.interval,
+                                 seed=agent_cfg.seed + 1)
+        start = time.time()
+        runner.learn(agent_cfg.max_iterations, init_at_random_ep_len=True)
+        print(f"[info] Training took {time.time() - start:.1f} s")
+        best = os.path.join(log_dir, "best_model.pt")
+        if os.path.exists(best):
+            runner.load(best, map_location=agent_cfg.device)
+            checkpoint = best
+        else:
+            checkpoint = os.path.join(log_dir, f"model_{runner.current_learning_iteration}.pt")
+
+    final_env = build_env(args.task, env_cfg, ev.final_num_episodes, seed_offset=2)
+    runner.alg.eval_mode()
+    result = evaluate(runner.alg.get_policy(), final_env, seed=agent_cfg.seed + 2)
+    print(f"[eval] {checkpoint}: {result}")
+    return {"log_dir": log_dir, "eval": result, "checkpoint": checkpoint}
+
+
+if __name__ == "__main__":
+    main()

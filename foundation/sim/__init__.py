@@ -1,0 +1,48 @@
+"""Physics backends: one interface (:class:`PhysicsBackend`), two implementations (MuJoCo C, MuJoCo Warp)."""
+
+from __future__ import annotations
+
+import mujoco
+import torch
+
+from foundation.sim.backend import PhysicsBackend
+
+BACKENDS = ("auto", "mujoco", "mujoco_warp")
+
+
+def make_backend(spec: mujoco.MjSpec, num_envs: int, backend: str = "auto", device: str = "cpu",
+                 env_spacing: float = 0.0, nconmax: int | None = None, njmax: int | None = None) -> PhysicsBackend:
+    """Build the physics backend for ``num_envs`` copies of the single-env model ``spec``.
+
+    Args:
+        spec: Single-environment model.
+        num_envs: Number of environments, >= 1.
+        backend: ``"mujoco"`` (MuJoCo C, CPU only), ``"mujoco_warp"`` (CPU or CUDA) or ``"auto"``: MuJoCo C on the
+            CPU, MuJoCo Warp on CUDA.
+        device: Torch device for the tensors, ``"cpu"`` or ``"cuda[:k]"``.
+        env_spacing: Grid spacing of env origins for the MuJoCo C backend, metres.
+        nconmax, njmax: Per-world contact and constraint capacities for MuJoCo Warp.
+
+    Raises:
+        ValueError: on an unknown backend name, MuJoCo C asked for a CUDA device, or CUDA asked for without a GPU.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"Unknown physics backend '{backend}'. Valid: {', '.join(BACKENDS)}.")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"Device '{device}' asked for, but torch sees no CUDA GPU. Use device 'cpu'.")
+    if backend == "auto":
+        backend = "mujoco" if dev.type == "cpu" else "mujoco_warp"
+    if backend == "mujoco":
+        if dev.type != "cpu":
+            raise ValueError(f"The 'mujoco' (C) backend runs on the CPU only; got device '{device}'. "
+                             "Use backend 'mujoco_warp' on CUDA.")
+        from foundation.sim.mujoco_c import MujocoCBackend
+
+        return MujocoCBackend(spec, num_envs, env_spacing)
+    from foundation.sim.mujoco_warp import MujocoWarpBackend
+
+    return MujocoWarpBackend(spec, num_envs, device, nconmax, njmax)
+
+
+__all__ = ["BACKENDS", "PhysicsBackend", "make_backend"]

@@ -1,0 +1,1 @@
+"""Shared utilities: config overrides and serialisation."""
