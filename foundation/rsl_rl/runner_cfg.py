@@ -118,6 +118,52 @@ class PpoRunnerCfg(RunnerCfg):
     algorithm: PpoAlgorithmCfg = field(default_factory=PpoAlgorithmCfg)
 
 
+@dataclass
+class DAggerAlgorithmCfg:
+    """Two-phase DAgger (:class:`foundation.rsl_rl.dagger.DAgger`); see its docstring for every field.
+
+    ``max_buffer_size`` is the capacity of the aggregated buffer in transitions (≈ 240 bytes each for point
+    control: 1e6 → ≈ 230 MiB, on the training device).
+    """
+
+    class_name: str = "foundation.rsl_rl.dagger:DAgger"
+    phase1_iterations: int = 20
+    beta_schedule: Literal["two_phase", "linear", "exponential"] = "two_phase"
+    beta_decay_iterations: int = 50
+    beta_decay_rate: float = 0.9
+    max_buffer_size: int = 1_000_000
+    aggregate: bool = True
+    num_gradient_steps: int = 6
+    batch_size: int = 128
+    gradient_length: int = 24
+    burn_in: int = 8
+    learning_rate: float = 1e-3
+    max_grad_norm: float = 1.0
+    loss_type: Literal["mse", "huber"] = "mse"
+    save_buffer: bool = False
+
+
+@dataclass
+class DistillationRunnerCfg(RunnerCfg):
+    """Student distillation runner: ``student`` on the deployable ``policy`` group, ``teacher`` on ``teacher``.
+
+    Attributes:
+        teacher_experiment_name: Experiment whose newest run provides the teacher when no ``--checkpoint`` is given.
+        student: Recurrent (GRU) by default: the ``policy`` group omits motor state and physical parameters, which
+            the observation history reveals.
+        teacher: Must mirror the PPO ``actor`` config exactly (its weights are loaded from the PPO checkpoint).
+    """
+
+    runner_class_name: str = "DistillationRunner"
+    teacher_experiment_name: str = ""
+    obs_groups: dict[str, list[str]] = field(default_factory=lambda: {"student": ["policy"],
+                                                                      "teacher": ["teacher"]})
+    student: ModelCfg = field(default_factory=lambda: ModelCfg(
+        class_name="RNNModel", distribution_cfg=DistributionCfg(init_std=0.05, learn_std=False)))
+    teacher: ModelCfg = field(default_factory=ModelCfg)
+    algorithm: DAggerAlgorithmCfg = field(default_factory=DAggerAlgorithmCfg)
+
+
 def to_rsl_rl_dict(cfg: RunnerCfg) -> dict:
     """The rsl-rl 5.5.1 ``train_cfg`` dict of ``cfg``: our own fields removed, logger in rsl-rl's form.
 
@@ -125,8 +171,8 @@ def to_rsl_rl_dict(cfg: RunnerCfg) -> dict:
     """
     d = to_dict(cfg)
     for key in ("runner_class_name", "experiment_name", "seed", "device", "max_iterations", "log_project_name",
-                "torch_threads", "eval"):
-        d.pop(key)
+                "torch_threads", "eval", "teacher_experiment_name"):
+        d.pop(key, None)
     for model in ("actor", "critic", "student", "teacher"):
         if model in d and d[model]["class_name"] == "MLPModel":
             for key in ("rnn_type", "rnn_hidden_dim", "rnn_num_layers"):

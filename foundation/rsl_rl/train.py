@@ -84,6 +84,12 @@ def main(argv: list[str] | None = None) -> dict:
         save_yaml(agent_cfg, os.path.join(log_dir, "params", "agent.yaml"))
         print(f"[info] Logging to {log_dir}")
     runner = runner_cls(env, to_rsl_rl_dict(agent_cfg), log_dir=log_dir, device=agent_cfg.device)
+    if agent_cfg.runner_class_name == "DistillationRunner" and checkpoint is None:
+        try:  # the teacher: --checkpoint, else the newest run of the teacher's experiment
+            checkpoint = cli.find_checkpoint(agent_cfg.teacher_experiment_name, args.load_run, args.checkpoint)
+        except FileNotFoundError as err:
+            raise SystemExit(f"error: no teacher checkpoint: {err}") from None
+        print(f"[info] Teacher: {checkpoint}")
     if checkpoint:
         print(f"[info] Loading checkpoint {checkpoint}")
         try:

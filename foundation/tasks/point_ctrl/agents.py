@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from foundation.rsl_rl.runner_cfg import PpoRunnerCfg
+from foundation.rsl_rl.runner_cfg import DistillationRunnerCfg, PpoRunnerCfg
 
 
 @dataclass
@@ -14,4 +14,14 @@ class PointCtrlPpoRunnerCfg(PpoRunnerCfg):
 
     experiment_name: str = "point_ctrl"
     max_iterations: int = 200
+    save_interval: int = 50
+
+
+@dataclass
+class PointCtrlDistillationRunnerCfg(DistillationRunnerCfg):
+    """DAgger student (GRU) on the deployable ``policy`` group, teacher = the PPO actor above."""
+
+    experiment_name: str = "point_ctrl_distillation"
+    teacher_experiment_name: str = "point_ctrl"
+    max_iterations: int = 150
     save_interval: int = 50
