@@ -8,14 +8,16 @@ Actuation chain, per physics step (``_apply_action``):
     action a_i ∈ [-1, 1]  →  commanded thrust fraction c_i = (a_i + 1) / 2
     rotor speed s_i = ω_i / ω_max follows √c_i with a first-order lag (time constant ``motor_tau_s``)
     rotor thrust f_i = k_f ω_i² = T_max s_i²,   T_max = thrust_to_weight · m · g / 4
-    rotor yaw torque q_i = ±(k_m / k_f) f_i      (sign = spin direction)
-    X mixer: body torque τ = Σ r_i × f_i ẑ + Σ q_i ẑ, with r_i the rotor sites of the MJCF; force = R Σ f_i ẑ
+    rotor yaw torque q_i = spin_i (k_m / k_f) f_i
+    X mixer: body torque τ = Σ r_i × f_i ẑ + Σ q_i ẑ (r_i: the MJCF's rotor sites); force = R Σ f_i ẑ (world)
 
-so a constant command c on every motor settles at total thrust ``c · thrust_to_weight · m g``: the configured
-thrust-to-weight ratio is the real one (checked by ``tests/tasks/test_point_ctrl.py``). Mass randomisation is applied
-as the dynamically equivalent scaling of the applied wrench by m_nominal / m_env (linear and angular accelerations
-are exactly those of a body of mass m_env whose inertia scales with its mass), because the N environments of the
-MuJoCo C backend share one compiled model.
+so a constant command c on every motor settles at total thrust ``c · thrust_to_weight · m g``: the configured (or
+sampled) thrust-to-weight ratio is the real one, checked by ``tests/tasks/test_point_ctrl.py``.
+
+Domain randomisation draws, per episode, the mass m (a payload or battery at the centre of mass, so the inertia
+stays the MJCF's) and the thrust-to-weight ratio. The N environments of the MuJoCo C backend share one compiled
+model of nominal mass m₀, so the mass enters as the dynamically equivalent force: the applied force is scaled by
+m₀ / m (the acceleration is then exactly that of mass m) and the torque is applied unscaled (inertia unchanged).
 """
 
 from __future__ import annotations
@@ -42,14 +44,16 @@ class CrazyflieCfg:
         body_name: Name of the free body.
         mass_kg: Nominal mass, 0.027 kg (cf2x.urdf); the MJCF's mass must match.
         thrust_to_weight: Nominal thrust-to-weight ratio of the four rotors at full command, 2.25 (cf2x.urdf).
-        kf: Rotor thrust coefficient, 3.16e-10 N/(rad/s)² (cf2x.urdf).
-        km: Rotor drag-torque coefficient, 7.94e-12 N·m/(rad/s)² (cf2x.urdf).
-        rotor_spin: Yaw-torque sign of rotors 0..3 (gym-pybullet-drones: τ_z = km(-ω0² + ω1² - ω2² + ω3²)).
+        kf: Rotor thrust coefficient, 3.16e-10 N/rpm² (cf2x.urdf; gym-pybullet-drones applies it to rpm).
+        km: Rotor drag-torque coefficient, 7.94e-12 N·m/rpm² (cf2x.urdf). Only km / kf = 0.0251 m is used (yaw
+            torque per newton of thrust), which is unit-free in the speed.
+        rotor_spin: Sign of each rotor's yaw torque on the body, rotors 0..3 = motors M1..M4 (gym-pybullet-drones:
+            τ_z = km(-ω0² + ω1² - ω2² + ω3²); M1, M3 spin counter-clockwise seen from above).
         motor_tau_s: Time constant of the first-order rotor-speed lag, seconds (a design choice of the order of
             the Crazyflie's brushed motors; not a measured constant).
-        mass_range_kg: Per-episode uniform domain randomisation of the mass (covers the 29 g CF2.1 of Bitcraze's
+        mass_range_kg: Per-episode uniform randomisation of the mass (covers the 29 g CF2.1 of Bitcraze's
             firmware). Set both ends equal to disable.
-        thrust_to_weight_range: Per-episode uniform randomisation of the thrust-to-weight ratio.
+        thrust_to_weight_range: Per-episode uniform randomisation of the real thrust-to-weight ratio.
     """
 
     asset_path: str = str(asset_path("crazyflie/cf2x.xml"))
@@ -157,34 +161,58 @@ class PointCtrlEnvCfg(DirectRLEnvCfg):
 class PointCtrlEnv(DirectRLEnv):
     """Crazyflie point control; observation groups ``policy`` (22) and ``teacher`` (28), 4 actions.
 
-    ``policy`` (deployable): noisy goal position error in body frame (3, m), noisy linear velocity in body frame
-    (3, m/s), rotation matrix body→world row-major (9), noisy gyro (3, rad/s), last action (4).
-    ``teacher`` (privileged): exact position error (3) and velocity (3) in body frame, rotation matrix (9), body
-    rates (3), last action (4), rotor speeds ω/ω_max (4), mass / nominal mass (1), thrust-to-weight (1).
+    ``teacher`` (privileged), in order: exact goal position error in body frame (3, m), linear velocity in body
+    frame (3, m/s), body rates (3, rad/s), rotation matrix body→world row-major (9), last action (4), rotor speeds
+    ω/ω_max (4), mass / nominal mass (1), thrust-to-weight (1).
+    ``policy`` (deployable) is the first 22 entries of ``teacher`` with Gaussian noise on the first 9 (a real
+    Crazyflie's position estimate, velocity estimate and gyro): no motor state, no physical parameters.
+
+    The hot path (``_apply_action``, ``_get_observations``, ``_get_rewards``) uses a handful of batched tensor ops:
+    at 1024 envs, torch call overhead, not arithmetic, is the cost next to ``mj_step``.
     """
 
     cfg: PointCtrlEnvCfg
 
     def __init__(self, cfg: PointCtrlEnvCfg, render_mode: str | None = None, **kwargs) -> None:
         super().__init__(cfg, render_mode, **kwargs)
-        n, dev = self.num_envs, self.device
-        rc = cfg.robot
+        n, dev, rc = self.num_envs, self.device, cfg.robot
+        model = self.sim.model
+        body = model.body(rc.body_name).id
+        self._dof = int(model.body_dofadr[body])  # free joint: dofs [v_world (3), ω_body (3)]
+        self._qadr = int(model.jnt_qposadr[model.body_jntadr[body]])  # qpos [p_world (3), q_wxyz (4)]
         self._actions = torch.zeros(n, 4, device=dev)
+        self._speed_cmd = torch.zeros(n, 4, device=dev)
         self._rotor_speed = torch.zeros(n, 4, device=dev)  # ω / ω_max, in [0, 1]
-        self._goal_pos = torch.zeros(n, 3, device=dev)  # env frame
-        self._mass = torch.full((n,), rc.mass_kg, device=dev)
-        self._thrust_to_weight = torch.full((n,), rc.thrust_to_weight, device=dev)
+        self._goal_pos = torch.zeros(n, 3, device=dev)  # env frame, m
+        self._params = torch.zeros(n, 2, device=dev)  # [mass / nominal mass, thrust-to-weight]
+        self._thrust_max = torch.zeros(n, 1, device=dev)  # N per rotor at full speed
+        self._force_scale = torch.ones(n, 1, device=dev)  # nominal mass / mass (see module docstring)
         self._crashed = torch.zeros(n, dtype=torch.bool, device=dev)
-        self._motor_alpha = 1.0 - math.exp(-cfg.sim.dt / rc.motor_tau_s)
-        site_ids = [self.sim.site_names.index(f"rotor{i}") for i in range(4)]
-        rotor_xy = torch.as_tensor(self.sim.model.site_pos[site_ids, :2], dtype=torch.float32, device=dev)
+        self._motor_alpha = 1.0 - math.exp(-cfg.sim.dt / rc.motor_tau_s)  # exact first-order lag per physics step
+        rotor_ids = [self.sim.site_names.index(f"rotor{i}") for i in range(4)]
+        rotor_xy = torch.as_tensor(model.site_pos[rotor_ids, :2], dtype=torch.float32, device=dev)
         spin = torch.tensor(rc.rotor_spin, device=dev)
-        # (3, 4) map from rotor thrusts (N) to body torques (N·m): τx = Σ y f, τy = -Σ x f, τz = Σ spin km/kf f.
-        self._mixer = torch.stack([rotor_xy[:, 1], -rotor_xy[:, 0], spin * rc.km / rc.kf])
-        self._episode_sums = {k: torch.zeros(n, device=dev) for k in
-                              ("distance_coarse", "distance_fine", "lin_vel", "ang_vel", "crash")}
-        self._dof = self.sim.model.body_dofadr[self.sim.model.body(rc.body_name).id]
-        self._qadr = self.sim.model.jnt_qposadr[self.sim.model.body_jntadr[self.sim.model.body(rc.body_name).id]]
+        # (4, 4): rotor thrusts (N) → [total thrust (N), τx, τy, τz (N·m)] in the body frame (X mixer):
+        # τx = Σ y_i f_i, τy = -Σ x_i f_i, τz = Σ spin_i (km / kf) f_i.
+        self._thrust_to_wrench = torch.stack(
+            [torch.ones(4, device=dev), rotor_xy[:, 1], -rotor_xy[:, 0], spin * rc.km / rc.kf], dim=1)
+        rw = cfg.rewards
+        self._reward_names = ("distance_coarse", "distance_fine", "lin_vel", "ang_vel", "crash")
+        self._reward_weights = torch.tensor([rw.distance_coarse * self.step_dt, rw.distance_fine * self.step_dt,
+                                             rw.lin_vel * self.step_dt, rw.ang_vel * self.step_dt, rw.crash],
+                                            device=dev)
+        self._episode_sums = torch.zeros(n, len(self._reward_names), device=dev)
+        nc = cfg.noise
+        self._noise_std = torch.tensor([nc.pos_m] * 3 + [nc.lin_vel_mps] * 3 + [nc.gyro_radps] * 3, device=dev)
+        # Per-episode random draws, as (low, high) columns: goal xyz, mass, thrust-to-weight, roll, pitch, yaw,
+        # linear velocity xyz, body rates xyz.
+        ic, gc = cfg.init, cfg.goal
+        bounds = [gc.xy_range_m, gc.xy_range_m, gc.z_range_m, rc.mass_range_kg, rc.thrust_to_weight_range,
+                  (-ic.max_tilt_rad, ic.max_tilt_rad), (-ic.max_tilt_rad, ic.max_tilt_rad), (-math.pi, math.pi)]
+        bounds += [(-ic.max_lin_vel_mps, ic.max_lin_vel_mps)] * 3 + [(-ic.max_ang_vel_radps, ic.max_ang_vel_radps)] * 3
+        self._draw_low = torch.tensor([b[0] for b in bounds], device=dev)
+        self._draw_span = torch.tensor([b[1] - b[0] for b in bounds], device=dev)
+        self._start_pos = torch.tensor(ic.pos_m, device=dev)
         self.reset()
 
     def observation_sizes(self) -> dict[str, int]:
@@ -193,8 +221,7 @@ class PointCtrlEnv(DirectRLEnv):
     # -------------------------------------------------------------------------------------------------- scene
     def _setup_scene(self) -> mujoco.MjSpec:
         spec = mujoco.MjSpec.from_file(self.cfg.robot.asset_path)
-        model = spec.copy().compile()
-        body = model.body(self.cfg.robot.body_name)
+        body = spec.copy().compile().body(self.cfg.robot.body_name)
         if abs(body.mass[0] - self.cfg.robot.mass_kg) > 1e-9:
             raise ValueError(f"MJCF mass {body.mass[0]} kg of '{self.cfg.robot.body_name}' differs from "
                              f"robot.mass_kg={self.cfg.robot.mass_kg}.")
@@ -203,18 +230,17 @@ class PointCtrlEnv(DirectRLEnv):
     # ------------------------------------------------------------------------------------------------ actions
     def _pre_physics_step(self, actions: torch.Tensor) -> None:
         self._actions = actions.clamp(-1.0, 1.0)
-        self._speed_cmd = torch.sqrt((self._actions + 1.0) * 0.5)
+        torch.sqrt((self._actions + 1.0) * 0.5, out=self._speed_cmd)
 
     def _apply_action(self) -> None:
-        self._rotor_speed += self._motor_alpha * (self._speed_cmd - self._rotor_speed)
-        max_thrust = self._thrust_to_weight * self._mass * GRAVITY / 4.0  # N per rotor, this env's values
-        thrust = max_thrust.unsqueeze(1) * self._rotor_speed.square()  # (N, 4) N
-        torque_b = thrust @ self._mixer.T  # (N, 3) N·m, body frame
-        rot = quat_to_rotmat(self._root_quat())
-        force_w = rot[:, :, 2] * thrust.sum(dim=1, keepdim=True)  # body z in world
-        scale = (self.cfg.robot.mass_kg / self._mass).unsqueeze(1)  # equivalent-mass scaling (module docstring)
-        wrench = torch.cat([force_w * scale, torque_b * scale], dim=1)
-        self.sim.qfrc_applied[:, self._dof:self._dof + 6] = wrench.to(self.sim.qfrc_applied.dtype)
+        self._rotor_speed.lerp_(self._speed_cmd, self._motor_alpha)
+        thrust = self._rotor_speed.square() * self._thrust_max  # (N, 4) N
+        wrench_b = thrust @ self._thrust_to_wrench  # (N, 4) [F, τx, τy, τz], body frame
+        w, x, y, z = self._root_quat().unbind(1)
+        body_z_w = torch.stack([2 * (x * z + w * y), 2 * (y * z - w * x), 1 - 2 * (x * x + y * y)], dim=1)
+        qfrc = self.sim.qfrc_applied
+        qfrc[:, self._dof:self._dof + 3] = body_z_w * (wrench_b[:, :1] * self._force_scale)
+        qfrc[:, self._dof + 3:self._dof + 6] = wrench_b[:, 1:]
 
     # ------------------------------------------------------------------------------------------- state access
     def _root_pos(self) -> torch.Tensor:
@@ -222,103 +248,86 @@ class PointCtrlEnv(DirectRLEnv):
         return self.sim.qpos[:, self._qadr:self._qadr + 3].float() - self.sim.env_origins
 
     def _root_quat(self) -> torch.Tensor:
-        """(N, 4) orientation (w, x, y, z)."""
+        """(N, 4) orientation, (w, x, y, z)."""
         return self.sim.qpos[:, self._qadr + 3:self._qadr + 7].float()
-
-    def _root_vel(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """World-frame linear velocity (N, 3) m/s and body-frame angular velocity (N, 3) rad/s."""
-        qvel = self.sim.qvel[:, self._dof:self._dof + 6].float()
-        return qvel[:, :3], qvel[:, 3:]
 
     def distance_to_goal(self) -> torch.Tensor:
         """(N,) distance between the body and its goal, m."""
-        return torch.linalg.norm(self._goal_pos - self._root_pos(), dim=1)
+        return torch.linalg.vector_norm(self._goal_pos - self._root_pos(), dim=1)
+
+    def set_goal(self, env_ids: torch.Tensor, goal_pos: torch.Tensor) -> None:
+        """Move the goals of ``env_ids`` (K,) to ``goal_pos`` (K, 3), env frame, metres (e.g. a trajectory)."""
+        self._goal_pos[env_ids] = goal_pos.to(self._goal_pos)
+
+    def debug_markers(self) -> dict[str, torch.Tensor]:
+        """Points to draw in renderings: ``{"goal": (N, 3)}`` env-frame positions, metres."""
+        return {"goal": self._goal_pos}
 
     # -------------------------------------------------------------------------------------------- observations
     def _get_observations(self) -> dict[str, torch.Tensor]:
-        rot = quat_to_rotmat(self._root_quat())  # body → world
-        rot_t = rot.transpose(1, 2)
-        lin_vel_w, ang_vel_b = self._root_vel()
-        pos_err_b = (rot_t @ (self._goal_pos - self._root_pos()).unsqueeze(-1)).squeeze(-1)
-        lin_vel_b = (rot_t @ lin_vel_w.unsqueeze(-1)).squeeze(-1)
-        rot_flat = rot.reshape(-1, 9)
-        nc = self.cfg.noise
-        teacher = torch.cat([pos_err_b, lin_vel_b, rot_flat, ang_vel_b, self._actions, self._rotor_speed,
-                             (self._mass / self.cfg.robot.mass_kg).unsqueeze(1),
-                             self._thrust_to_weight.unsqueeze(1)], dim=1)
-        policy = torch.cat([pos_err_b + nc.pos_m * self._randn(3), lin_vel_b + nc.lin_vel_mps * self._randn(3),
-                            rot_flat, ang_vel_b + nc.gyro_radps * self._randn(3), self._actions], dim=1)
+        rot = quat_to_rotmat(self._root_quat())  # (N, 3, 3) body → world
+        qvel = self.sim.qvel[:, self._dof:self._dof + 6].float()
+        vecs_w = torch.stack([self._goal_pos - self._root_pos(), qvel[:, :3]], dim=2)  # (N, 3, 2)
+        vecs_b = (rot.transpose(1, 2) @ vecs_w).transpose(1, 2).flatten(1)  # [pos_err_b, lin_vel_b]
+        teacher = torch.cat([vecs_b, qvel[:, 3:], rot.flatten(1), self._actions, self._rotor_speed, self._params],
+                            dim=1)
+        noise = torch.randn(self.num_envs, 9, generator=self.generator, device=self.device)
+        policy = torch.cat([torch.addcmul(teacher[:, :9], noise, self._noise_std), teacher[:, 9:22]], dim=1)
         return {"policy": policy, "teacher": teacher}
 
     # -------------------------------------------------------------------------------------------------- rewards
     def _get_rewards(self) -> torch.Tensor:
-        rc = self.cfg.rewards
         d = self.distance_to_goal()
-        lin_vel_w, ang_vel_b = self._root_vel()
-        terms = {
-            "distance_coarse": rc.distance_coarse * (1.0 - torch.tanh(d / 0.8)) * self.step_dt,
-            "distance_fine": rc.distance_fine * (1.0 - torch.tanh(d / 0.1)) * self.step_dt,
-            "lin_vel": rc.lin_vel * lin_vel_w.square().sum(dim=1) * self.step_dt,
-            "ang_vel": rc.ang_vel * ang_vel_b.square().sum(dim=1) * self.step_dt,
-            "crash": rc.crash * self._crashed.float(),
-        }
-        for name, value in terms.items():
-            self._episode_sums[name] += value
-        return torch.stack(list(terms.values())).sum(dim=0)
+        qvel = self.sim.qvel[:, self._dof:self._dof + 6].float().square()
+        terms = torch.stack([1.0 - torch.tanh(d / 0.8), 1.0 - torch.tanh(d / 0.1), qvel[:, :3].sum(1),
+                             qvel[:, 3:].sum(1), self._crashed.float()], dim=1) * self._reward_weights
+        self._episode_sums += terms
+        return terms.sum(dim=1)
 
     # ---------------------------------------------------------------------------------------------------- dones
     def _get_dones(self) -> tuple[torch.Tensor, torch.Tensor]:
-        z = self._root_pos()[:, 2]
+        z = self.sim.qpos[:, self._qadr + 2].float() - self.sim.env_origins[:, 2]
         self._crashed = (z < self.cfg.min_height_m) | (z > self.cfg.max_height_m)
-        time_out = self.episode_length_buf >= self.max_episode_length
-        return self._crashed, time_out
+        return self._crashed, self.episode_length_buf >= self.max_episode_length
 
     # ---------------------------------------------------------------------------------------------------- reset
     def _reset_idx(self, env_ids: torch.Tensor) -> None:
-        if self._goal_pos is not None and len(env_ids) > 0 and self.episode_length_buf[env_ids].max() > 0:
+        if self.episode_length_buf[env_ids].max() > 0:
             self._log_episodes(env_ids)
         super()._reset_idx(env_ids)
-        k, dev, c = len(env_ids), self.device, self.cfg
-        self._goal_pos[env_ids, :2] = self._uniform(k, 2, *c.goal.xy_range_m)
-        self._goal_pos[env_ids, 2] = self._uniform(k, 1, *c.goal.z_range_m).squeeze(1)
-        self._mass[env_ids] = self._uniform(k, 1, *c.robot.mass_range_kg).squeeze(1)
-        self._thrust_to_weight[env_ids] = self._uniform(k, 1, *c.robot.thrust_to_weight_range).squeeze(1)
+        k, rc = len(env_ids), self.cfg.robot
+        u = self._draw_low + self._draw_span * torch.rand(k, len(self._draw_low), generator=self.generator,
+                                                          device=self.device)
+        self._goal_pos[env_ids] = u[:, 0:3]
+        mass, thrust_to_weight = u[:, 3:4], u[:, 4:5]
+        self._params[env_ids] = torch.cat([mass / rc.mass_kg, thrust_to_weight], dim=1)
+        self._thrust_max[env_ids] = thrust_to_weight * mass * GRAVITY / 4.0
+        self._force_scale[env_ids] = rc.mass_kg / mass
         self._actions[env_ids] = 0.0
+        self._speed_cmd[env_ids] = 0.0
         self._rotor_speed[env_ids] = 0.0
         self._crashed[env_ids] = False
-        for v in self._episode_sums.values():
-            v[env_ids] = 0.0
-
-        tilt = self._uniform(k, 2, -c.init.max_tilt_rad, c.init.max_tilt_rad)
-        yaw = self._uniform(k, 1, -math.pi, math.pi).squeeze(1)
-        qpos = self.sim.qpos[env_ids].clone().float()
-        qpos[:, self._qadr:self._qadr + 3] = torch.tensor(c.init.pos_m, device=dev) + self.sim.env_origins[env_ids]
-        qpos[:, self._qadr + 3:self._qadr + 7] = quat_from_euler_xyz(tilt[:, 0], tilt[:, 1], yaw)
-        qvel = torch.zeros(k, self.sim.model.nv, device=dev)
-        qvel[:, self._dof:self._dof + 3] = self._uniform(k, 3, -c.init.max_lin_vel_mps, c.init.max_lin_vel_mps)
-        qvel[:, self._dof + 3:self._dof + 6] = self._uniform(k, 3, -c.init.max_ang_vel_radps,
-                                                             c.init.max_ang_vel_radps)
-        self.sim.write_state(env_ids, qpos, qvel)
+        self._episode_sums[env_ids] = 0.0
+        qpos = torch.cat([self._start_pos + self.sim.env_origins[env_ids],
+                          quat_from_euler_xyz(u[:, 5], u[:, 6], u[:, 7])], dim=1)
+        qvel = torch.zeros(k, self.sim.model.nv, device=self.device)
+        qvel[:, self._dof:self._dof + 6] = u[:, 8:14]
+        full_qpos = self.sim.qpos[env_ids].float()
+        full_qpos[:, self._qadr:self._qadr + 7] = qpos
+        self.sim.write_state(env_ids, full_qpos, qvel)
 
     def _log_episodes(self, env_ids: torch.Tensor) -> None:
-        """Put the metrics of the episodes ending in ``env_ids`` into ``extras["log"]``."""
+        """Put the metrics of the episodes ending in ``env_ids`` into ``extras["log"]`` and
+        ``extras["episode_outcomes"]``."""
         log = self.extras.setdefault("log", {})
-        for name, value in self._episode_sums.items():
-            log[f"Episode_Reward/{name}"] = (value[env_ids] / self.cfg.episode_length_s).mean().item()
+        sums = (self._episode_sums[env_ids] / self.cfg.episode_length_s).mean(dim=0).tolist()
+        log.update({f"Episode_Reward/{name}": v for name, v in zip(self._reward_names, sums)})
         crashed = self._crashed[env_ids]
-        timed_out = ~crashed
         d = self.distance_to_goal()[env_ids]
-        success = timed_out & (d < self.cfg.goal.success_radius_m)
+        success = ~crashed & (d < self.cfg.goal.success_radius_m)
         self.extras["episode_outcomes"] = {"env_ids": env_ids, "success": success, "crash": crashed,
                                            "final_distance": d}
         log["Episode_Metric/success"] = success.float().mean().item()
         log["Episode_Metric/crash"] = crashed.float().mean().item()
-        if timed_out.any():
-            log["Episode_Metric/final_distance"] = d[timed_out].mean().item()
-
-    # ---------------------------------------------------------------------------------------------------- utils
-    def _uniform(self, rows: int, cols: int, low: float, high: float) -> torch.Tensor:
-        return low + (high - low) * torch.rand(rows, cols, generator=self.generator, device=self.device)
-
-    def _randn(self, cols: int) -> torch.Tensor:
-        return torch.randn(self.num_envs, cols, generator=self.generator, device=self.device)
+        if not crashed.all():
+            log["Episode_Metric/final_distance"] = d[~crashed].mean().item()
