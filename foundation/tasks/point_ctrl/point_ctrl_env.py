@@ -120,8 +120,9 @@ class RewardCfg:
     """Reward weights; each term is multiplied by ``step_dt`` (Isaac Lab's convention).
 
     Attributes:
-        distance_coarse: Weight of ``1 - tanh(d / 0.8)`` (Isaac Lab's distance term, weight 15).
-        distance_fine: Weight of ``1 - tanh(d / 0.1)`` (sharpens the last 10 cm).
+        distance_coarse: Weight of ``1 - tanh(d / distance_coarse_scale_m)`` (Isaac Lab's distance term: 15, 0.8 m).
+        distance_fine: Weight of ``1 - tanh(d / distance_fine_scale_m)`` (sharpens the last centimetres).
+        distance_coarse_scale_m, distance_fine_scale_m: Length scales of the two distance terms, metres.
         lin_vel: Weight of ``|v|²`` (Isaac Lab: -0.05).
         ang_vel: Weight of ``|ω|²`` (Isaac Lab: -0.01).
         crash: One-off reward on a crash (not scaled by ``step_dt``).
@@ -129,6 +130,8 @@ class RewardCfg:
 
     distance_coarse: float = 15.0
     distance_fine: float = 5.0
+    distance_coarse_scale_m: float = 0.8
+    distance_fine_scale_m: float = 0.1
     lin_vel: float = -0.05
     ang_vel: float = -0.01
     crash: float = -10.0
@@ -279,7 +282,9 @@ class PointCtrlEnv(DirectRLEnv):
     def _get_rewards(self) -> torch.Tensor:
         d = self.distance_to_goal()
         qvel = self.sim.qvel[:, self._dof:self._dof + 6].float().square()
-        terms = torch.stack([1.0 - torch.tanh(d / 0.8), 1.0 - torch.tanh(d / 0.1), qvel[:, :3].sum(1),
+        rc = self.cfg.rewards
+        terms = torch.stack([1.0 - torch.tanh(d / rc.distance_coarse_scale_m),
+                             1.0 - torch.tanh(d / rc.distance_fine_scale_m), qvel[:, :3].sum(1),
                              qvel[:, 3:].sum(1), self._crashed.float()], dim=1) * self._reward_weights
         self._episode_sums += terms
         return terms.sum(dim=1)
