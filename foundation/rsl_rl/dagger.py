@@ -244,7 +244,8 @@ class DAgger(Distillation):
         self.iteration = int(loaded_dict.get("dagger_state", {}).get("iteration", 0))
         if "buffer" in loaded_dict:
             self.buffer.load_state_dict(loaded_dict["buffer"])
-        print(f"[DAgger] Resumed at iteration {self.iteration}: phase {self.phase}, β={self.beta:.2f}, "
+        print(f"[DAgger] Loaded a distillation checkpoint at iteration {self.iteration}: phase {self.phase}, "
+              f"β={self.beta:.2f}, "
               f"buffer {len(self.buffer)}/{self.buffer.capacity} transitions.")
         return True
 
