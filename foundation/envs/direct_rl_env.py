@@ -140,9 +140,10 @@ class DirectRLEnv(gym.Env):
         num_nonfinite = int(nonfinite.sum())
         if num_nonfinite:
             self.sim.reset_to_default(nonfinite.nonzero(as_tuple=False).squeeze(-1))
-        self.reset_terminated, self.reset_time_outs = self._get_dones()
-        self.reset_terminated |= nonfinite
-        self.reset_time_outs &= ~self.reset_terminated
+        terminated, time_outs = self._get_dones()
+        # New tensors, never in-place: a task may return its own buffers, which its _reset_idx then clears.
+        self.reset_terminated = terminated | nonfinite
+        self.reset_time_outs = time_outs & ~self.reset_terminated
         self.reset_buf = self.reset_terminated | self.reset_time_outs
         reward = self._get_rewards()
         reward = torch.where(nonfinite, torch.zeros_like(reward), reward)

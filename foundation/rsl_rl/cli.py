@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import itertools
 import os
 import re
 from datetime import datetime
@@ -56,24 +57,40 @@ def resolve_cfgs(args: argparse.Namespace, extra: dict[str, object] | None = Non
 
 
 def new_run_dir(experiment_name: str, run_name: str) -> str:
-    """``logs/rsl_rl/<experiment>/<timestamp>[_<run_name>]`` (created)."""
+    """Create and return ``logs/rsl_rl/<experiment>/<timestamp>[_<run_name>]`` (``_1``, ``_2``… if it exists)."""
     name = datetime.now().strftime("%Y-%m-%d_%H-%M-%S") + (f"_{run_name}" if run_name else "")
-    path = os.path.abspath(os.path.join(LOG_ROOT, experiment_name, name))
-    os.makedirs(path, exist_ok=True)
-    return path
+    base = os.path.abspath(os.path.join(LOG_ROOT, experiment_name, name))
+    os.makedirs(os.path.dirname(base), exist_ok=True)
+    for suffix in itertools.chain([""], (f"_{i}" for i in itertools.count(1))):
+        try:
+            os.mkdir(base + suffix)
+            return base + suffix
+        except FileExistsError:
+            continue
+    raise AssertionError("unreachable")
 
 
-def find_checkpoint(experiment_name: str, load_run: str | None, checkpoint: str | None) -> str:
+def _iteration_order(filename: str) -> tuple[int, str]:
+    """Sort key: ``model_<it>.pt`` by iteration number, other names after equal iterations alphabetically."""
+    match = re.fullmatch(r"model_(\d+)\.pt", filename)
+    return (int(match.group(1)) if match else -1, filename)
+
+
+def find_checkpoint(experiment_name: str, load_run: str | None, checkpoint: str | None,
+                    prefer_best: bool = True) -> str:
     """The checkpoint chosen by ``--load_run``/``--checkpoint`` under ``logs/rsl_rl/<experiment_name>/``.
 
-    ``checkpoint`` may be a file path (used as is). Otherwise the newest run folder matching ``load_run`` (default:
-    any) is searched for the file matching ``checkpoint`` (default: ``best_model.pt`` if present, else the
-    ``model_<iteration>.pt`` with the highest iteration).
+    ``checkpoint`` containing a path separator is a file path (used as is). Otherwise the newest run folder matching
+    ``load_run`` (default: any) is searched for the newest file matching the regex ``checkpoint``; without one,
+    ``best_model.pt`` when ``prefer_best`` and present (evaluation, play, teacher), else the ``model_<it>.pt`` with
+    the highest iteration (resuming).
 
     Raises:
         FileNotFoundError: naming what was searched for and where.
     """
-    if checkpoint and os.path.isfile(checkpoint):
+    if checkpoint and (os.path.isfile(checkpoint) or os.sep in checkpoint):
+        if not os.path.isfile(checkpoint):
+            raise FileNotFoundError(f"Checkpoint file '{checkpoint}' does not exist.")
         return os.path.abspath(checkpoint)
     root = os.path.join(LOG_ROOT, experiment_name)
     runs = sorted(d for d in glob.glob(os.path.join(root, "*")) if os.path.isdir(d)
@@ -83,12 +100,11 @@ def find_checkpoint(experiment_name: str, load_run: str | None, checkpoint: str 
                                 "Train first, or pass --checkpoint <file>.")
     files = os.listdir(runs[-1])
     if checkpoint:
-        matches = sorted(f for f in files if re.fullmatch(checkpoint, f))
-    elif "best_model.pt" in files:
+        matches = [f for f in files if re.fullmatch(checkpoint, f)]
+    elif prefer_best and "best_model.pt" in files:
         matches = ["best_model.pt"]
     else:
-        matches = sorted((f for f in files if re.fullmatch(r"model_\d+\.pt", f)),
-                         key=lambda f: int(f[6:-3]))
+        matches = [f for f in files if re.fullmatch(r"model_\d+\.pt", f)]
     if not matches:
         raise FileNotFoundError(f"No checkpoint {checkpoint or 'best_model.pt / model_<it>.pt'} in '{runs[-1]}'.")
-    return os.path.abspath(os.path.join(runs[-1], matches[-1]))
+    return os.path.abspath(os.path.join(runs[-1], max(matches, key=_iteration_order)))

@@ -173,7 +173,8 @@ class DAgger(Distillation):
     # -------------------------------------------------------------------------------------------- update
     def update(self) -> dict[str, float]:
         """Train the student on minibatches from the whole buffer; returns ``{"behavior": mean loss}``."""
-        self.student.update_normalization(self.buffer.newest(self._steps_this_iteration))
+        if self._steps_this_iteration > 0:
+            self.student.update_normalization(self.buffer.newest(self._steps_this_iteration))
         hidden = self.student.get_hidden_state()  # rollout state, restored after training
         total = 0.0
         for _ in range(self.num_gradient_steps):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -29,6 +30,12 @@ class EvalResult:
         """The metrics as ``{f"{prefix}/success_rate": ...}`` for TensorBoard."""
         return {f"{prefix}/success_rate": self.success_rate, f"{prefix}/crash_rate": self.crash_rate,
                 f"{prefix}/final_distance": self.final_distance_m}
+
+    def score(self, distance_weight: float) -> float:
+        """``success_rate - distance_weight * final_distance_m`` (higher is better; -inf if every episode crashed)."""
+        if math.isnan(self.final_distance_m):
+            return -math.inf
+        return self.success_rate - distance_weight * self.final_distance_m
 
     def __str__(self) -> str:
         return (f"success {100 * self.success_rate:.2f} %, crash {100 * self.crash_rate:.2f} %, "

@@ -2,8 +2,8 @@
 
 They subclass rsl-rl's ``OnPolicyRunner``/``DistillationRunner`` (no fork): the learning loop is rsl-rl's own; an
 evaluation hook runs after the logging of every ``interval``-th iteration, logs ``Eval/*`` scalars and keeps
-``best_model.pt`` = the checkpoint with the best evaluated success rate (ties: smaller final distance). For a
-distillation run the evaluated policy is the student, driving the environments alone.
+``best_model.pt`` = the best evaluated checkpoint (``EvalResult.score``: success rate minus ``distance_weight`` x
+final distance). For a distillation run the evaluated policy is the student, driving the environments alone.
 """
 
 from __future__ import annotations
@@ -79,12 +79,14 @@ class _FoundationRunnerMixin:
             self.current_learning_iteration = loaded["iter"]
         return loaded.get("infos")
 
-    def attach_evaluation(self, eval_env: RslRlVecEnvWrapper, interval: int, seed: int) -> None:
+    def attach_evaluation(self, eval_env: RslRlVecEnvWrapper, interval: int, seed: int,
+                          distance_weight: float = 1.0) -> None:
         """Evaluate the deterministic policy on ``eval_env`` every ``interval`` iterations (0: never).
 
-        Each evaluation resets ``eval_env`` with the same ``seed``, so checkpoints are compared on the same episodes.
+        Each evaluation resets ``eval_env`` with the same ``seed``, so checkpoints are compared on the same episodes,
+        and ranked by :meth:`EvalResult.score` with ``distance_weight``.
         """
-        self._eval_env, self._eval_seed = eval_env, seed
+        self._eval_env, self._eval_seed, self._distance_weight = eval_env, seed, distance_weight
         self.best_eval: EvalResult | None = None
         if interval <= 0:
             return
@@ -108,8 +110,8 @@ class _FoundationRunnerMixin:
         policy.reset(hidden_state=hidden)
         for key, value in result.as_log("Eval").items():
             self.logger.writer.add_scalar(key, value, it)
-        better = self.best_eval is None or (result.success_rate, -result.final_distance_m) > (
-            self.best_eval.success_rate, -self.best_eval.final_distance_m)
+        better = self.best_eval is None or result.score(self._distance_weight) > self.best_eval.score(
+            self._distance_weight)
         if better:
             self.best_eval = result
             self.save(os.path.join(self.logger.log_dir, "best_model.pt"), infos={"eval": vars(result), "iter": it})

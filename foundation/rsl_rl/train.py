@@ -71,37 +71,40 @@ def main(argv: list[str] | None = None) -> dict:
     checkpoint = None
     if args.eval_only or args.resume:
         try:
-            checkpoint = cli.find_checkpoint(agent_cfg.experiment_name, args.load_run, args.checkpoint)
+            checkpoint = cli.find_checkpoint(agent_cfg.experiment_name, args.load_run, args.checkpoint,
+                                             prefer_best=not args.resume)
         except FileNotFoundError as err:
             raise SystemExit(f"error: {err}") from None
 
-    env = build_env(args.task, env_cfg)
-    runner_cls = RUNNERS[agent_cfg.runner_class_name]
-    runner_cls.allow_unsafe_checkpoint = args.allow_unsafe_checkpoint
-    log_dir = None if args.eval_only else cli.new_run_dir(agent_cfg.experiment_name, agent_cfg.run_name)
-    if log_dir:
-        save_yaml(env_cfg, os.path.join(log_dir, "params", "env.yaml"))
-        save_yaml(agent_cfg, os.path.join(log_dir, "params", "agent.yaml"))
-        print(f"[info] Logging to {log_dir}")
-    runner = runner_cls(env, to_rsl_rl_dict(agent_cfg), log_dir=log_dir, device=agent_cfg.device)
     if agent_cfg.runner_class_name == "DistillationRunner" and checkpoint is None:
         try:  # the teacher: --checkpoint, else the newest run of the teacher's experiment
             checkpoint = cli.find_checkpoint(agent_cfg.teacher_experiment_name, args.load_run, args.checkpoint)
         except FileNotFoundError as err:
             raise SystemExit(f"error: no teacher checkpoint: {err}") from None
         print(f"[info] Teacher: {checkpoint}")
+
+    env = build_env(args.task, env_cfg)
+    runner_cls = RUNNERS[agent_cfg.runner_class_name]
+    runner_cls.allow_unsafe_checkpoint = args.allow_unsafe_checkpoint
+    runner = runner_cls(env, to_rsl_rl_dict(agent_cfg), log_dir=None, device=agent_cfg.device)
     if checkpoint:
         print(f"[info] Loading checkpoint {checkpoint}")
         try:
             runner.load(checkpoint, map_location=agent_cfg.device)
         except CheckpointError as err:
             raise SystemExit(f"error: {err}") from None
+    log_dir = None
+    if not args.eval_only:  # the run folder is created only once every input has been checked
+        log_dir = runner.logger.log_dir = cli.new_run_dir(agent_cfg.experiment_name, agent_cfg.run_name)
+        save_yaml(env_cfg, os.path.join(log_dir, "params", "env.yaml"))
+        save_yaml(agent_cfg, os.path.join(log_dir, "params", "agent.yaml"))
+        print(f"[info] Logging to {log_dir}")
 
     ev = agent_cfg.eval
     if not args.eval_only:
         runner.add_git_repo_to_log(__file__)
         runner.attach_evaluation(build_env(args.task, env_cfg, ev.num_episodes, seed_offset=1), ev.interval,
-                                 seed=agent_cfg.seed + 1)
+                                 seed=agent_cfg.seed + 1, distance_weight=ev.distance_weight)
         start = time.time()
         runner.learn(agent_cfg.max_iterations, init_at_random_ep_len=True)
         print(f"[info] Training took {time.time() - start:.1f} s")

@@ -144,7 +144,8 @@ class PhysicsBackend(abc.ABC):
         self._clear_envs(env_ids)
 
     def nonfinite_envs(self) -> torch.Tensor:
-        """(N,) bool: environments whose ``qpos`` or ``qvel`` holds a NaN or infinity."""
+        """(N,) bool: environments whose ``qpos`` or ``qvel`` holds a NaN or infinity (or, for a backend that resets
+        such envs before stepping, held one since the last call)."""
         return ~(torch.isfinite(self.qpos).all(dim=1) & torch.isfinite(self.qvel).all(dim=1))
 
     def reset_to_default(self, env_ids: torch.Tensor) -> None:

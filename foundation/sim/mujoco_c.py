@@ -56,13 +56,19 @@ def replicate_spec(spec: mujoco.MjSpec, num_envs: int, spacing_m: float) -> mujo
     """Return a spec holding ``num_envs`` copies of ``spec``'s world, copy ``i`` prefixed ``env{i}/``.
 
     The copies are written into the MJCF text, each inside a ``<frame>`` at its origin; assets (meshes, textures,
-    materials), defaults, options and visual settings stay single and shared, so build time is linear in
+    materials), defaults, options, visual settings and horizontal ground planes stay single and shared, so build time is linear in
     ``num_envs`` (``MjSpec.attach`` duplicates every asset per copy and was quadratic: 47 s for 2048 quadrotors).
     Keyframes are dropped (their sizes no longer match). The memory arena is sized per copy (see below).
     """
     root = ET.fromstring(spec.to_xml())
     world = root.find("worldbody")
-    originals = {world: list(world)}
+    # Infinite planes in the world (floors) are kept once: a copy per env would touch every other env's bodies.
+    planes = [el for el in world if el.tag == "geom" and el.get("type") == "plane"]
+    for plane in planes:
+        if any(abs(float(v)) > 1e-9 for v in (plane.get("pos", "0 0 0").split()[2:] + plane.get("zaxis", "0 0 1").split()[:2])):
+            raise ValueError("Only horizontal world planes at z=0 can be shared by environment copies; "
+                             f"plane '{plane.get('name', '')}' is tilted or raised. Use a box geom instead.")
+    originals = {world: [el for el in world if el not in planes]}
     for tag in _PER_COPY_SECTIONS:
         for section in root.findall(tag):
             originals[section] = list(section)
@@ -94,7 +100,12 @@ class MujocoCBackend(PhysicsBackend):
             copies cannot touch (contacts disabled).
 
     Raises:
-        ValueError: if ``num_envs < 1`` or a site of the model has no name (sites are matched across copies by name).
+        ValueError: if ``num_envs < 1``, a site of the model has no name (sites are matched across copies by name), or
+            a world plane is not horizontal at z=0.
+
+    An environment whose state holds a NaN or infinity before a physics step is put back to its default state first
+    (and still reported by ``nonfinite_envs``): otherwise the shared constraint solver spreads the NaN to every env.
+    A blow-up that starts inside a step can still reach the other envs of that step.
     """
 
     def __init__(self, spec: mujoco.MjSpec, num_envs: int, env_spacing: float = 0.0) -> None:
@@ -132,6 +143,7 @@ class MujocoCBackend(PhysicsBackend):
              for i in range(n)], dtype=torch.long).view(n, m.nsite)
         self._site_xpos = torch.from_numpy(d.site_xpos)
         self._site_xmat = torch.from_numpy(d.site_xmat)
+        self._quarantined = torch.zeros(n, dtype=torch.bool)  # reset before a step for non-finite state
         self.reset_to_default(torch.arange(n))
         self.kinematics()
 
@@ -146,7 +158,17 @@ class MujocoCBackend(PhysicsBackend):
     site_xmat_w = property(lambda self: self._site_xmat[self._site_ids], doc=PhysicsBackend.site_xmat_w.__doc__)
 
     def step(self) -> None:
-        mujoco.mj_step(self.big_model, self.data)
+        d = self.data
+        if not (np.isfinite(d.qpos).all() and np.isfinite(d.qvel).all() and np.isfinite(d.qacc_warmstart).all()):
+            bad = PhysicsBackend.nonfinite_envs(self) | ~torch.isfinite(self._warm).all(dim=1)
+            self._quarantined |= bad
+            self.reset_to_default(bad.nonzero(as_tuple=False).squeeze(-1))
+        mujoco.mj_step(self.big_model, d)
+
+    def nonfinite_envs(self) -> torch.Tensor:
+        bad = super().nonfinite_envs() | self._quarantined
+        self._quarantined = torch.zeros_like(self._quarantined)
+        return bad
 
     def kinematics(self) -> None:
         mujoco.mj_kinematics(self.big_model, self.data)

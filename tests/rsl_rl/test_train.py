@@ -1,0 +1,160 @@
+"""``foundation.rsl_rl.train``: what a PPO run writes, checkpoint safety and reloading, override errors, ``--resume``.
+
+Runs are tiny (32 envs, 2 iterations) and happen in a temporary working directory (``logs/`` is relative to it).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+
+import pytest
+import torch
+import yaml
+
+from foundation.rsl_rl import cli
+from foundation.rsl_rl.evaluation import EvalResult
+from foundation.rsl_rl.runner import FoundationOnPolicyRunner
+from foundation.rsl_rl.train import main
+
+PPO_RUN = ["--task", "point_ctrl", "--num_envs", "32", "--max_iterations", "2", "--seed", "1",
+           "agent.eval.interval=1", "agent.eval.num_episodes=16", "agent.eval.final_num_episodes=16",
+           "agent.save_interval=1"]
+
+
+@pytest.fixture
+def loaded_runners(monkeypatch):
+    """Records ``(runner, path)`` of every ``FoundationOnPolicyRunner.load`` call."""
+    calls = []
+    original = FoundationOnPolicyRunner.load
+
+    def spy(self, path, *args, **kwargs):
+        calls.append((self, os.path.abspath(path)))
+        return original(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(FoundationOnPolicyRunner, "load", spy)
+    return calls
+
+
+def run_dirs(root, experiment="point_ctrl") -> list[str]:
+    return sorted(glob.glob(os.path.join(str(root), "logs", "rsl_rl", experiment, "*")))
+
+
+def test_ppo_run_writes_configs_checkpoints_and_events(log_dir):
+    out = main(PPO_RUN)
+    run = out["log_dir"]
+    assert run_dirs(log_dir) == [run]
+
+    env_yaml = yaml.safe_load(open(os.path.join(run, "params", "env.yaml")))
+    agent_yaml = yaml.safe_load(open(os.path.join(run, "params", "agent.yaml")))
+    assert env_yaml["scene"]["num_envs"] == 32 and env_yaml["seed"] == 1
+    assert agent_yaml["max_iterations"] == 2 and agent_yaml["seed"] == 1
+    assert {k: agent_yaml["eval"][k] for k in ("interval", "num_episodes", "final_num_episodes")} == {
+        "interval": 1, "num_episodes": 16, "final_num_episodes": 16}
+
+    files = set(os.listdir(run))
+    assert {"model_0.pt", "model_1.pt", "best_model.pt"} <= files
+    events = [f for f in files if f.startswith("events.out.tfevents.")]
+    assert events
+    leftovers = glob.glob(os.path.join(run, "**", "*.tmp"), recursive=True)
+    assert not leftovers, f"atomic saves left temporary files: {leftovers}"
+
+    # The periodic evaluation is logged at every iteration (interval 1).
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(run)
+    acc.Reload()
+    scalars = acc.Tags()["scalars"]
+    assert {"Eval/success_rate", "Eval/crash_rate", "Eval/final_distance"} <= set(scalars)
+    assert [e.step for e in acc.Scalars("Eval/success_rate")] == [0, 1]
+
+    # The final evaluation ran on the best checkpoint, with the configured number of episodes.
+    assert out["checkpoint"] == os.path.join(run, "best_model.pt")
+    result = out["eval"]
+    assert isinstance(result, EvalResult) and result.num_episodes == 16
+    assert 0.0 <= result.success_rate <= 1.0 and 0.0 <= result.crash_rate <= 1.0
+
+
+def test_checkpoints_load_with_weights_only_and_into_a_fresh_runner(log_dir, loaded_runners):
+    run = main(PPO_RUN)["log_dir"]
+    for name in ("model_0.pt", "model_1.pt", "best_model.pt"):
+        ckpt = torch.load(os.path.join(run, name), weights_only=True)  # plain tensors and containers only
+        assert {"actor_state_dict", "critic_state_dict", "optimizer_state_dict", "iter"} <= set(ckpt)
+    assert torch.load(os.path.join(run, "model_1.pt"), weights_only=True)["iter"] == 1
+    best = torch.load(os.path.join(run, "best_model.pt"), weights_only=True)
+    assert best["infos"]["iter"] in (0, 1)
+    assert {"success_rate", "crash_rate", "final_distance_m", "num_episodes"} <= set(best["infos"]["eval"])
+
+    path = os.path.join(run, "model_1.pt")
+    loaded_runners.clear()
+    out = main(["--task", "point_ctrl", "--num_envs", "32", "--seed", "1", "--eval_only", "--checkpoint", path,
+                "agent.eval.final_num_episodes=16"])
+    assert out["log_dir"] is None and run_dirs(log_dir) == [run]  # evaluation only: no new run folder
+    assert isinstance(out["eval"], EvalResult) and out["eval"].num_episodes == 16
+    assert [p for _, p in loaded_runners] == [path]
+    runner = loaded_runners[0][0]
+    expected = torch.load(path, weights_only=True)["actor_state_dict"]
+    actual = runner.alg.get_policy().state_dict()
+    assert set(actual) == set(expected)
+    for key, value in expected.items():
+        assert torch.equal(actual[key], value), key
+
+
+# ----------------------------------------------------------------------------------------------- override errors
+def test_a_misspelt_override_fails_before_any_work_naming_the_closest_key(log_dir):
+    with pytest.raises(SystemExit) as err:
+        main(["--task", "point_ctrl", "env.scene.num_env=8"])
+    assert "env.scene.num_envs" in str(err.value.code)
+    assert not (log_dir / "logs").exists()
+
+
+def test_a_wrongly_typed_override_fails_before_any_work_naming_the_key(log_dir):
+    with pytest.raises(SystemExit) as err:
+        main(["--task", "point_ctrl", "agent.algorithm.learning_rate=abc"])
+    message = str(err.value.code)
+    assert "agent.algorithm.learning_rate" in message and "float" in message
+    assert not (log_dir / "logs").exists()
+
+
+def test_an_unknown_task_fails_naming_the_registered_tasks(log_dir):
+    with pytest.raises(SystemExit) as err:
+        main(["--task", "point_ctr"])
+    assert "point_ctrl" in str(err.value.code) and "distillation" in str(err.value.code)
+    assert not (log_dir / "logs").exists()
+
+
+def test_eval_only_without_any_run_fails_with_a_message(log_dir):
+    with pytest.raises(SystemExit) as err:
+        main(["--task", "point_ctrl", "--eval_only"])
+    assert "No run folder" in str(err.value.code)
+
+
+# ---------------------------------------------------------------------------------------------------- resume
+def test_resume_loads_the_latest_model_of_the_newest_run(log_dir, loaded_runners):
+    newest = main(PPO_RUN)["log_dir"]
+    # best_model.pt is an older checkpoint than the latest one (later evaluations did not improve on iteration 0).
+    shutil.copy(os.path.join(newest, "model_0.pt"), os.path.join(newest, "best_model.pt"))
+    # An older run with a higher iteration number must not be picked.
+    older = os.path.join(os.path.dirname(newest), "2000-01-01_00-00-00")
+    os.makedirs(older)
+    shutil.copy(os.path.join(newest, "model_1.pt"), os.path.join(older, "model_5.pt"))
+
+    loaded_runners.clear()
+    out = main(["--task", "point_ctrl", "--num_envs", "32", "--max_iterations", "1", "--seed", "1", "--resume",
+                "agent.eval.interval=0", "agent.eval.final_num_episodes=16"])
+    assert [p for _, p in loaded_runners][:1] == [os.path.join(newest, "model_1.pt")]
+    # The resumed run continues the iteration count of the loaded checkpoint.
+    resumed = out["log_dir"]
+    assert resumed not in (newest, older)
+    iters = [torch.load(p, weights_only=True)["iter"] for p in glob.glob(os.path.join(resumed, "model_*.pt"))]
+    assert iters and min(iters) >= 1
+
+
+def test_every_run_gets_its_own_folder_even_within_one_second(log_dir):
+    """Run folders are named by start time; two runs started in the same second must not share (and overwrite) one."""
+    first = cli.new_run_dir("point_ctrl", "")
+    second = cli.new_run_dir("point_ctrl", "")
+    assert os.path.isdir(first) and os.path.isdir(second)
+    assert first != second
+    assert sorted(run_dirs(log_dir)) == sorted([first, second])
