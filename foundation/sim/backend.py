@@ -54,44 +54,45 @@ class PhysicsBackend(abc.ABC):
         self._qpos0 = torch.as_tensor(model.qpos0, dtype=torch.float32, device=self.device)
 
     # ----------------------------------------------------------------------------------------------------- state
+    # Implementations bind these zero-copy views in __init__: _qpos, _qvel, _ctrl, _qfrc, _xfrc, _xpos, _xquat.
     @property
-    @abc.abstractmethod
     def qpos(self) -> torch.Tensor:
         """(N, nq) generalized positions; writable in place."""
+        return self._qpos
 
     @property
-    @abc.abstractmethod
     def qvel(self) -> torch.Tensor:
         """(N, nv) generalized velocities; writable in place."""
+        return self._qvel
 
     @property
-    @abc.abstractmethod
     def ctrl(self) -> torch.Tensor:
         """(N, nu) actuator controls; writable in place."""
+        return self._ctrl
 
     @property
-    @abc.abstractmethod
     def qfrc_applied(self) -> torch.Tensor:
         """(N, nv) generalized forces applied by the user (N or N·m per dof); writable in place."""
+        return self._qfrc
 
     @property
-    @abc.abstractmethod
     def xfrc_applied(self) -> torch.Tensor:
         """(N, nbody-1, 6) world-frame wrench ``[force (N), torque (N·m)]`` at each body's CoM; writable in place.
 
         Note: in the MuJoCo C backend, whose N environments share one model, every non-zero entry costs a Jacobian
         over the whole model (O(N) each, O(N²) in all). For free bodies write ``qfrc_applied`` instead.
         """
+        return self._xfrc
 
     @property
-    @abc.abstractmethod
     def body_pos_w(self) -> torch.Tensor:
         """(N, nbody-1, 3) world-frame body positions, metres (valid after ``step`` or ``kinematics``)."""
+        return self._xpos
 
     @property
-    @abc.abstractmethod
     def body_quat_w(self) -> torch.Tensor:
         """(N, nbody-1, 4) world-frame body orientations, quaternion (w, x, y, z)."""
+        return self._xquat
 
     @property
     @abc.abstractmethod

@@ -147,13 +147,6 @@ class MujocoCBackend(PhysicsBackend):
         self.reset_to_default(torch.arange(n))
         self.kinematics()
 
-    qpos = property(lambda self: self._qpos, doc=PhysicsBackend.qpos.__doc__)
-    qvel = property(lambda self: self._qvel, doc=PhysicsBackend.qvel.__doc__)
-    ctrl = property(lambda self: self._ctrl, doc=PhysicsBackend.ctrl.__doc__)
-    qfrc_applied = property(lambda self: self._qfrc, doc=PhysicsBackend.qfrc_applied.__doc__)
-    xfrc_applied = property(lambda self: self._xfrc, doc=PhysicsBackend.xfrc_applied.__doc__)
-    body_pos_w = property(lambda self: self._xpos, doc=PhysicsBackend.body_pos_w.__doc__)
-    body_quat_w = property(lambda self: self._xquat, doc=PhysicsBackend.body_quat_w.__doc__)
     site_pos_w = property(lambda self: self._site_xpos[self._site_ids], doc=PhysicsBackend.site_pos_w.__doc__)
     site_xmat_w = property(lambda self: self._site_xmat[self._site_ids], doc=PhysicsBackend.site_xmat_w.__doc__)
 

@@ -18,19 +18,11 @@ import numpy as np
 import pytest
 import torch
 
+from tests.conftest import working_directory
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 #: Overrides that keep the training runs tiny (short episodes make the final evaluation fast).
 TINY = ["env.episode_length_s=1.0", "agent.eval.interval=0", "agent.eval.final_num_episodes=16"]
-
-
-@contextlib.contextmanager
-def _cwd(path: os.PathLike):
-    old = os.getcwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(old)
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +31,7 @@ def teacher_run(tmp_path_factory) -> dict:
     from foundation.rsl_rl.train import main
 
     root = tmp_path_factory.mktemp("play_runs")
-    with _cwd(root):
+    with working_directory(root):
         out = main(["--task", "point_ctrl", "--num_envs", "16", "--max_iterations", "2",
                     "agent.num_steps_per_env=8", *TINY])
     return {**out, "root": root}
@@ -50,7 +42,7 @@ def student_run(teacher_run) -> dict:
     """``train.main`` output of a 2-iteration DAgger student (GRU; phase 2 from iteration 1) of that teacher."""
     from foundation.rsl_rl.train import main
 
-    with _cwd(teacher_run["root"]):
+    with working_directory(teacher_run["root"]):
         out = main(["--task", "distillation", "--checkpoint", teacher_run["checkpoint"], "--num_envs", "16",
                     "--max_iterations", "2", "agent.algorithm.phase1_iterations=1",
                     "agent.algorithm.max_buffer_size=4096", *TINY])
