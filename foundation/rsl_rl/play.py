@@ -146,8 +146,6 @@ def main(argv: list[str] | None = None) -> dict:
             raise SystemExit(f"error: --figure8 needs the task's public method(s) {', '.join(missing)} "
                              f"({env_class.__name__} of task '{args.task}' has not).")
         figure8 = Figure8(args.figure8_amplitude, args.figure8_period, args.figure8_height)
-    if args.checkpoint and os.sep in args.checkpoint and not os.path.isfile(args.checkpoint):
-        raise SystemExit(f"error: checkpoint file '{args.checkpoint}' does not exist.")
     try:
         checkpoint = cli.find_checkpoint(agent_cfg.experiment_name, args.load_run, args.checkpoint)
     except FileNotFoundError as err:
