@@ -1,6 +1,6 @@
 """Ablation of the distillation algorithm on point control: same teacher, budget, seeds and evaluation.
 
-    python scripts/compare_distillation.py [--checkpoint <teacher.pt>] [--seeds 1 2] [--max_iterations 60]
+    python scripts/compare_distillation.py [--checkpoint <teacher.pt>] [--seeds 1 2] [--max_iterations 150]
 
 Variants (every other setting is the default ``distillation`` config):
 
@@ -39,7 +39,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", help="Teacher checkpoint (default: newest point_ctrl run).")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--max_iterations", type=int, default=60)
+    parser.add_argument("--max_iterations", type=int, default=150)
     parser.add_argument("overrides", nargs="*", help="Extra overrides applied to every variant.")
     args = parser.parse_args()
     rows = []

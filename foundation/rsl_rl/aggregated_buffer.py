@@ -92,7 +92,7 @@ class AggregatedBuffer:
         k = dones.shape[0]
         dones = dones.to(self.device, torch.bool)
         starts = torch.cat([self._next_is_start.unsqueeze(0), dones[:-1]], dim=0)
-        self._next_is_start = dones[-1].clone()
+        self._next_is_start.copy_(dones[-1])  # in place: this runs under inference mode during rollouts
         keep = min(k, self.num_slots)  # older steps of an oversized insert would be overwritten anyway
         slots = (self.total_steps + k - keep + torch.arange(keep, device=self.device)) % self.num_slots
         for name, value in obs.items():

@@ -106,6 +106,21 @@ def test_the_teacher_drives_until_the_configured_iteration_then_the_student(teac
     assert not buf.teacher_driven[2 * STEPS_PER_ITERATION:3 * STEPS_PER_ITERATION].any()
 
 
+def test_without_aggregation_each_update_sees_only_the_latest_rollout(teacher_checkpoint):
+    runner = dagger_runner(teacher_checkpoint, phase1_iterations=1, aggregate=False)
+    sizes = []
+    update = runner.alg.update
+
+    def spy():
+        sizes.append(len(runner.alg.buffer))
+        return update()
+
+    runner.alg.update = spy
+    runner.learn(3)  # rollouts run under inference mode, the clearing after each update outside it
+    assert sizes == [STEPS_PER_ITERATION * NUM_ENVS] * 3
+    assert len(runner.alg.buffer) == 0
+
+
 def test_act_uses_the_teachers_action_with_probability_beta(teacher_checkpoint):
     runner = dagger_runner(teacher_checkpoint, phase1_iterations=1, beta_schedule="linear", beta_decay_iterations=2)
     alg = runner.alg
