@@ -51,7 +51,7 @@ class DirectRLEnv(gym.Env):
         ValueError: on an invalid config (see ``DirectRLEnvCfg.validate``) or backend/device combination.
     """
 
-    metadata = {"render_modes": [None, "rgb_array"]}
+    metadata = {"render_modes": [None]}  # rendering lives in foundation.rsl_rl.rendering (play.py)
 
     def __init__(self, cfg: DirectRLEnvCfg, render_mode: str | None = None, **kwargs) -> None:
         cfg.validate()
@@ -81,7 +81,6 @@ class DirectRLEnv(gym.Env):
             {k: gym.spaces.Box(-np.inf, np.inf, (v,)) for k, v in self.observation_sizes().items()})
         self.single_action_space = gym.spaces.Box(-1.0, 1.0, (cfg.action_space,))
         self._obs_buf: dict[str, torch.Tensor] | None = None
-        self._renderer = None
 
     # ---------------------------------------------------------------------------------------------------- api
     @property
@@ -155,12 +154,6 @@ class DirectRLEnv(gym.Env):
             self.extras["log"]["Episode_Termination/nonfinite_physics"] = float(num_nonfinite)
         self._obs_buf = self._get_observations()
         return self._obs_buf, reward, self.reset_terminated, self.reset_time_outs, self.extras
-
-    def render(self) -> np.ndarray | None:
-        """Offscreen RGB image (H, W, 3) uint8 of env 0 when ``render_mode == "rgb_array"``, else ``None``."""
-        if self.render_mode != "rgb_array":
-            return None
-        raise NotImplementedError("Rendering is provided by foundation.rsl_rl.play (MuJoCo renderer).")
 
     def close(self) -> None:
         """Release the backend."""

@@ -243,11 +243,12 @@ class DAgger(Distillation):
         if loaded_dict.get("optimizer_state_dict"):
             self.optimizer.load_state_dict(loaded_dict["optimizer_state_dict"])
         self.iteration = int(loaded_dict.get("dagger_state", {}).get("iteration", 0))
-        if "buffer" in loaded_dict:
+        restored = "buffer" in loaded_dict
+        if restored:
             self.buffer.load_state_dict(loaded_dict["buffer"])
         print(f"[DAgger] Loaded a distillation checkpoint at iteration {self.iteration}: phase {self.phase}, "
-              f"β={self.beta:.2f}, "
-              f"buffer {len(self.buffer)}/{self.buffer.capacity} transitions.")
+              f"β={self.beta:.2f}" + (f", buffer {len(self.buffer)}/{self.buffer.capacity} transitions restored."
+                                      if restored else " (no buffer saved in it)."))
         return True
 
     def _check_teacher(self, state: dict) -> None:
