@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import os
+
 import mujoco
 import torch
 
 from foundation.sim.backend import PhysicsBackend
 
 BACKENDS = ("auto", "mujoco", "mujoco_warp")
+
+
+def load_spec(path: str) -> mujoco.MjSpec:
+    """The single-env model spec of an MJCF file, for a task's ``_setup_scene`` (tasks do not import ``mujoco``).
+
+    Raises:
+        FileNotFoundError: if ``path`` does not exist.
+        ValueError: if MuJoCo cannot parse it (MuJoCo's message included).
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"MJCF file '{path}' does not exist.")
+    return mujoco.MjSpec.from_file(path)
 
 
 def make_backend(spec: mujoco.MjSpec, num_envs: int, backend: str = "auto", device: str = "cpu",
@@ -45,4 +59,4 @@ def make_backend(spec: mujoco.MjSpec, num_envs: int, backend: str = "auto", devi
     return MujocoWarpBackend(spec, num_envs, device, nconmax, njmax)
 
 
-__all__ = ["BACKENDS", "PhysicsBackend", "make_backend"]
+__all__ = ["BACKENDS", "PhysicsBackend", "load_spec", "make_backend"]

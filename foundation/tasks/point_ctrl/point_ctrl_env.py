@@ -25,11 +25,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import mujoco
 import torch
 
 from foundation.assets import asset_path
 from foundation.envs import DirectRLEnv, DirectRLEnvCfg, SceneCfg, SimCfg
+from foundation.sim import load_spec
 from foundation.utils.math import quat_from_euler_xyz, quat_to_rotmat
 
 GRAVITY = 9.81  # m/s², the MJCF's gravity
@@ -222,8 +222,8 @@ class PointCtrlEnv(DirectRLEnv):
         return {"policy": 22, "teacher": 28}
 
     # -------------------------------------------------------------------------------------------------- scene
-    def _setup_scene(self) -> mujoco.MjSpec:
-        spec = mujoco.MjSpec.from_file(self.cfg.robot.asset_path)
+    def _setup_scene(self):  # -> mujoco.MjSpec (see DirectRLEnv._setup_scene)
+        spec = load_spec(self.cfg.robot.asset_path)
         body = spec.copy().compile().body(self.cfg.robot.body_name)
         if abs(body.mass[0] - self.cfg.robot.mass_kg) > 1e-9:
             raise ValueError(f"MJCF mass {body.mass[0]} kg of '{self.cfg.robot.body_name}' differs from "
