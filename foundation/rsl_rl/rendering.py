@@ -57,23 +57,15 @@ def env_markers(env) -> dict[str, np.ndarray]:
     return markers
 
 
-def free_joint_pos_cols(model: mujoco.MjModel) -> np.ndarray:
-    """qpos columns holding the x, y, z of each free joint of ``model`` (int array)."""
-    adr = [model.jnt_qposadr[j] for j in range(model.njnt) if model.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE]
-    return np.array([a + k for a in adr for k in range(3)], dtype=int)
-
-
-def copy_env_state(sim, env_id: int, data: mujoco.MjData, free_cols: np.ndarray | None = None) -> None:
+def copy_env_state(sim, env_id: int, data: mujoco.MjData) -> None:
     """Copy env ``env_id``'s ``qpos`` from the backend into ``data`` (centred on its origin) and run ``mj_forward``.
 
     Args:
         sim: The physics backend (``env.sim``), with ``model``, ``qpos`` (N, nq) and ``env_origins`` (N, 3).
         env_id: Environment index.
         data: An ``MjData`` of ``sim.model`` (or of a copy of it).
-        free_cols: :func:`free_joint_pos_cols` of the model (computed when None).
     """
-    if free_cols is None:
-        free_cols = free_joint_pos_cols(sim.model)
+    free_cols = sim.free_pos_cols
     qpos = sim.qpos[env_id].detach().cpu().double().numpy().copy()
     if len(free_cols):
         origin = sim.env_origins[env_id].detach().cpu().double().numpy()
@@ -202,7 +194,6 @@ class EnvRenderer:
         self.camera.distance = distance if distance is not None else max(1.5, 3.0 * float(model.stat.extent))
         self.camera.azimuth, self.camera.elevation = azimuth, elevation
         self.track_body, self.marker_radius = track_body, marker_radius
-        self._free_cols = free_joint_pos_cols(model)
         self.width, self.height = width, height
 
     def render(self, env_id: int, markers: dict[str, np.ndarray] | None = None, path: np.ndarray | None = None,
@@ -215,7 +206,7 @@ class EnvRenderer:
             path: (P, 3) env-frame polyline to draw, m.
             text: Lines written in the top-left corner.
         """
-        copy_env_state(self.sim, env_id, self.data, self._free_cols)
+        copy_env_state(self.sim, env_id, self.data)
         self.renderer.update_scene(self.data, self.camera)
         anchor = self.data.xpos[self.track_body].copy() if self.track_body > 0 else np.zeros(3)
         decorate_scene(self.renderer.scene, anchor, markers, path, self.marker_radius)
@@ -309,8 +300,7 @@ class PassiveViewer:
         self.sim, self.step_dt, self.env_id, self.marker_radius = sim, step_dt, env_id, marker_radius
         self.model = copy_model(sim.model)
         self.data = mujoco.MjData(self.model)
-        self._free_cols = free_joint_pos_cols(sim.model)
-        copy_env_state(sim, env_id, self.data, self._free_cols)
+        copy_env_state(sim, env_id, self.data)
         self.viewer = mujoco.viewer.launch_passive(self.model, self.data)
         if self.model.nbody > 1:
             self.viewer.cam.type = mujoco.mjtCamera.mjCAMERA_TRACKING
@@ -330,7 +320,7 @@ class PassiveViewer:
             path: (P, 3) env-frame polyline, m.
         """
         with self.viewer.lock():
-            copy_env_state(self.sim, self.env_id, self.data, self._free_cols)
+            copy_env_state(self.sim, self.env_id, self.data)
             scene = self.viewer.user_scn
             scene.ngeom = 0
             anchor = self.data.xpos[1].copy() if self.model.nbody > 1 else np.zeros(3)

@@ -36,6 +36,8 @@ class PhysicsBackend(abc.ABC):
         env_origins: (N, 3) world-frame position of each environment's origin, metres.
         body_names: Names of the single-env model's bodies, world body excluded.
         site_names: Names of the single-env model's sites.
+        free_pos_cols: ``qpos`` columns holding the world-frame x, y, z of each free joint (shift these by
+            ``env_origins`` to go between env and world frames).
     """
 
     model: mujoco.MjModel
@@ -52,6 +54,8 @@ class PhysicsBackend(abc.ABC):
         self.body_names = [model.body(i).name for i in range(1, model.nbody)]
         self.site_names = [model.site(i).name for i in range(model.nsite)]
         self._qpos0 = torch.as_tensor(model.qpos0, dtype=torch.float32, device=self.device)
+        self.free_pos_cols = [int(model.jnt_qposadr[j]) + k for j in range(model.njnt)
+                              if model.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE for k in range(3)]
 
     # ----------------------------------------------------------------------------------------------------- state
     # Implementations bind these zero-copy views in __init__: _qpos, _qvel, _ctrl, _qfrc, _xfrc, _xpos, _xquat.
@@ -152,10 +156,5 @@ class PhysicsBackend(abc.ABC):
     def reset_to_default(self, env_ids: torch.Tensor) -> None:
         """Put ``env_ids`` back at the model's ``qpos0`` (shifted to their origins) with zero velocity."""
         qpos = self._qpos0.expand(len(env_ids), -1).clone()
-        qpos[:, self._free_pos_cols()] += self.env_origins[env_ids].repeat(1, len(self._free_pos_cols()) // 3)
+        qpos[:, self.free_pos_cols] += self.env_origins[env_ids].repeat(1, len(self.free_pos_cols) // 3)
         self.write_state(env_ids, qpos, torch.zeros(len(env_ids), self.model.nv, device=self.device))
-
-    def _free_pos_cols(self) -> list[int]:
-        """qpos columns holding the x, y, z of each free joint."""
-        adr = [self.model.jnt_qposadr[j] for j in range(self.model.njnt) if self.model.jnt_type[j] == 0]
-        return [a + k for a in adr for k in range(3)]
