@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from foundation.envs.direct_rl_env_cfg import DirectRLEnvCfg
-from foundation.sim import PhysicsBackend, make_backend
+from foundation.sim import PhysicsBackend, check_device, make_backend
 
 
 class DirectRLEnv(gym.Env):
@@ -58,7 +58,7 @@ class DirectRLEnv(gym.Env):
         self.cfg = cfg
         self.render_mode = render_mode
         self.num_envs = cfg.scene.num_envs
-        self.device = torch.device(cfg.sim.device)
+        self.device = check_device(cfg.sim.device)
         self.physics_dt = cfg.sim.dt
         self.step_dt = cfg.decimation * cfg.sim.dt
         self.max_episode_length = math.ceil(cfg.episode_length_s / self.step_dt)

@@ -13,6 +13,7 @@ import os
 import re
 from datetime import datetime
 
+from foundation.sim import check_device
 from foundation.tasks import load_task_cfgs, registered_tasks
 from foundation.utils.config import ConfigError, apply_overrides
 
@@ -49,6 +50,10 @@ def resolve_cfgs(args: argparse.Namespace, extra: dict[str, object] | None = Non
     try:
         cfgs = apply_overrides({"env": env_cfg, "agent": agent_cfg}, overrides)
     except ConfigError as err:
+        raise SystemExit(f"error: {err}") from None
+    try:
+        check_device(cfgs["agent"].device)
+    except ValueError as err:
         raise SystemExit(f"error: {err}") from None
     if cfgs["env"].sim.device != cfgs["agent"].device:
         raise SystemExit(f"error: env.sim.device ({cfgs['env'].sim.device}) and agent.device "

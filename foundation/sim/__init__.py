@@ -24,6 +24,23 @@ def load_spec(path: str) -> mujoco.MjSpec:
     return mujoco.MjSpec.from_file(path)
 
 
+def check_device(device: str) -> torch.device:
+    """``torch.device(device)``, checked to be usable here.
+
+    Raises:
+        ValueError: on a malformed device string, or a CUDA device when torch sees no CUDA GPU.
+    """
+    try:
+        dev = torch.device(device)
+    except RuntimeError as err:
+        raise ValueError(f"Invalid device '{device}': {err}. Use 'cpu' or 'cuda[:k]'.") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"Device '{device}' asked for, but torch sees no CUDA GPU. Use device 'cpu'.")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"Device '{device}' is not supported. Use 'cpu' or 'cuda[:k]'.")
+    return dev
+
+
 def make_backend(spec: mujoco.MjSpec, num_envs: int, backend: str = "auto", device: str = "cpu",
                  env_spacing: float = 0.0, nconmax: int | None = None, njmax: int | None = None) -> PhysicsBackend:
     """Build the physics backend for ``num_envs`` copies of the single-env model ``spec``.
@@ -42,9 +59,7 @@ def make_backend(spec: mujoco.MjSpec, num_envs: int, backend: str = "auto", devi
     """
     if backend not in BACKENDS:
         raise ValueError(f"Unknown physics backend '{backend}'. Valid: {', '.join(BACKENDS)}.")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"Device '{device}' asked for, but torch sees no CUDA GPU. Use device 'cpu'.")
+    dev = check_device(device)
     if backend == "auto":
         backend = "mujoco" if dev.type == "cpu" else "mujoco_warp"
     if backend == "mujoco":
@@ -59,4 +74,4 @@ def make_backend(spec: mujoco.MjSpec, num_envs: int, backend: str = "auto", devi
     return MujocoWarpBackend(spec, num_envs, device, nconmax, njmax)
 
 
-__all__ = ["BACKENDS", "PhysicsBackend", "load_spec", "make_backend"]
+__all__ = ["BACKENDS", "PhysicsBackend", "check_device", "load_spec", "make_backend"]

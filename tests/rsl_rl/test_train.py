@@ -124,6 +124,14 @@ def test_an_unknown_task_fails_naming_the_registered_tasks(log_dir):
     assert not (log_dir / "logs").exists()
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without a GPU")
+def test_a_cuda_device_without_a_gpu_fails_before_any_work(log_dir):
+    with pytest.raises(SystemExit) as err:
+        main(["--task", "point_ctrl", "--device", "cuda:0"])
+    assert "no CUDA GPU" in str(err.value.code) and "cpu" in str(err.value.code)
+    assert not (log_dir / "logs").exists()
+
+
 def test_eval_only_without_any_run_fails_with_a_message(log_dir):
     with pytest.raises(SystemExit) as err:
         main(["--task", "point_ctrl", "--eval_only"])
