@@ -17,6 +17,7 @@ rewards are computed, get reward 0 and ``terminated=True``, and are counted in
 from __future__ import annotations
 
 import math
+import secrets
 
 import gymnasium as gym
 import mujoco
@@ -63,7 +64,8 @@ class DirectRLEnv(gym.Env):
         self.step_dt = cfg.decimation * cfg.sim.dt
         self.max_episode_length = math.ceil(cfg.episode_length_s / self.step_dt)
         self.generator = torch.Generator(device=self.device)
-        self.generator.manual_seed(cfg.seed if cfg.seed is not None else torch.seed())
+        # Unseeded: a fresh random seed, drawn without touching torch's global generator.
+        self.generator.manual_seed(cfg.seed if cfg.seed is not None else secrets.randbits(63))
 
         spec = self._setup_scene()
         spec.option.timestep = cfg.sim.dt
@@ -100,6 +102,8 @@ class DirectRLEnv(gym.Env):
         """
         if seed is not None:
             self.generator.manual_seed(seed)
+        self.extras = {"log": {}}
+        self.episode_length_buf.zero_()  # aborted, not finished: tasks log no episode outcomes for them
         self._reset_idx(torch.arange(self.num_envs, device=self.device))
         self.sim.kinematics()
         self._obs_buf = self._get_observations()

@@ -6,7 +6,7 @@ recurrent student is a strided read, never a search. Inserting writes whole slot
 slots are overwritten (ring order), nothing is shifted or copied.
 
 Stored per transition: the **raw** (unnormalised) observation groups, the teacher's action (the label), the action
-the student produced, whether the teacher drove that step, and ``episode_start`` (this observation is the first of
+the student produced and whether the teacher drove that step (diagnostics: what the rollout did), and ``episode_start`` (this observation is the first of
 an episode: a recurrent state must be zero before it, as at deployment).
 """
 
@@ -104,9 +104,9 @@ class AggregatedBuffer:
         self.total_steps += k
 
     def clear(self) -> None:
-        """Forget every transition (the storage stays allocated); the next observation starts an episode."""
+        """Forget every transition (the storage stays allocated). The envs go on mid-episode, so the next
+        observation starts an episode only where the last inserted step was done."""
         self.total_steps = 0
-        self._next_is_start.fill_(True)
 
     # ----------------------------------------------------------------------------------------------- sample
     def sample_transitions(self, batch_size: int, generator: torch.Generator | None = None
@@ -131,7 +131,8 @@ class AggregatedBuffer:
         (``loss_mask``) only if its state is the one the student has at deployment:
 
         * it lies before the first episode start after the window's first step (the window never crosses an
-          episode start: later steps belong to another episode and are masked), and before the newest held step;
+          episode start: later steps belong to another episode and are masked), and is held (not past the newest
+          held step);
         * and it is past the ``burn_in`` prefix, unless the window begins at an episode start, where a zero state is
           exact and every step counts.
 
@@ -178,10 +179,11 @@ class AggregatedBuffer:
         """Every stored tensor and the insert counter (for ``save_buffer``)."""
         return {"obs": self.obs, "teacher_actions": self.teacher_actions, "student_actions": self.student_actions,
                 "teacher_driven": self.teacher_driven, "episode_start": self.episode_start,
-                "total_steps": self.total_steps, "next_is_start": self._next_is_start}
+                "total_steps": self.total_steps}
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore a :meth:`state_dict`.
+        """Restore a :meth:`state_dict`. The next inserted observation starts an episode in every env: a resumed
+        run starts from freshly reset environments and a zero recurrent state.
 
         Raises:
             ValueError: if the saved buffer's shapes differ from this one's (capacity, num_envs, sizes).
@@ -195,5 +197,5 @@ class AggregatedBuffer:
             self.obs[k].copy_(state["obs"][k])
         for name in ("teacher_actions", "student_actions", "teacher_driven", "episode_start"):
             getattr(self, name).copy_(state[name])
-        self._next_is_start.copy_(state["next_is_start"])
+        self._next_is_start.fill_(True)
         self.total_steps = int(state["total_steps"])

@@ -61,6 +61,13 @@ def resolve_cfgs(args: argparse.Namespace, extra: dict[str, object] | None = Non
     return cfgs["env"], cfgs["agent"]
 
 
+def without_dataset(agent_cfg, num_envs: int) -> None:
+    """Shrink a distillation config's DAgger buffer to one env step (``num_envs`` transitions): playing or evaluating
+    a policy needs no dataset, and the default one would preallocate hundreds of MiB. No-op for other configs."""
+    if hasattr(getattr(agent_cfg, "algorithm", None), "max_buffer_size"):
+        agent_cfg.algorithm.max_buffer_size = num_envs
+
+
 def new_run_dir(experiment_name: str, run_name: str) -> str:
     """Create and return ``logs/rsl_rl/<experiment>/<timestamp>[_<run_name>]`` (``_1``, ``_2``… if it exists)."""
     name = datetime.now().strftime("%Y-%m-%d_%H-%M-%S") + (f"_{run_name}" if run_name else "")

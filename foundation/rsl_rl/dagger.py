@@ -117,7 +117,9 @@ class DAgger(Distillation):
         self._all_student = torch.ones(n, dtype=torch.bool, device=device)  # episode driven only by the student
         self._all_teacher = torch.ones(n, dtype=torch.bool, device=device)
         self._pending: dict = {}
+        self._announced_phase: int | None = None
         self.teacher_loaded = False
+        self.restore_buffer = False  # set by train.py --resume: load a saved buffer with the checkpoint
 
     # ------------------------------------------------------------------------------------------- schedule
     @property
@@ -134,12 +136,17 @@ class DAgger(Distillation):
     # -------------------------------------------------------------------------------------------- rollout
     def act(self, obs: TensorDict) -> torch.Tensor:
         """Actions that drive the envs: the teacher's with probability β per env, else the student's (N, A)."""
+        if self.phase != self._announced_phase:  # printed once per phase, at its first step
+            self._announced_phase = self.phase
+            who = "the teacher drives (β = 1)" if self.phase == 1 else \
+                f"the student drives ({self.beta_schedule}, β = {self.beta:.2f})"
+            print(f"[DAgger] Phase {self.phase} from iteration {self.iteration}: {who}.")
         student_actions = self.student(obs, stochastic_output=True).detach()
         teacher_actions = self.teacher(obs).detach()
         teacher_driven = torch.rand(obs.batch_size[0], device=self.device) < self.beta
         self._pending = {"obs": obs, "teacher": teacher_actions, "student": student_actions,
                          "teacher_driven": teacher_driven,
-                         "action_error": (self.student.output_mean - teacher_actions).square().mean().item()}
+                         "action_error": (self.student.output_mean - teacher_actions).square().mean()}
         return torch.where(teacher_driven.unsqueeze(1), teacher_actions, student_actions)
 
     def process_env_step(self, obs: TensorDict, rewards: torch.Tensor, dones: torch.Tensor,
@@ -175,7 +182,6 @@ class DAgger(Distillation):
         """Train the student on minibatches from the whole buffer; returns ``{"behavior": mean loss}``."""
         if self._steps_this_iteration > 0:
             self.student.update_normalization(self.buffer.newest(self._steps_this_iteration))
-        hidden = self.student.get_hidden_state()  # rollout state, restored after training
         total = 0.0
         for _ in range(self.num_gradient_steps):
             loss = self._recurrent_loss() if self.student.is_recurrent else self._feedforward_loss()
@@ -185,14 +191,10 @@ class DAgger(Distillation):
                 nn.utils.clip_grad_norm_(self.student.parameters(), self.max_grad_norm)
             self.optimizer.step()
             total += loss.item()
-        self.student.reset(hidden_state=hidden)
         if not self.aggregate:
             self.buffer.clear()
         self._steps_this_iteration = 0
         self.iteration += 1
-        if self.iteration == self.phase1_iterations:
-            print(f"[DAgger] Phase 1 (teacher drives) done after {self.iteration} iterations; phase 2 "
-                  f"({self.beta_schedule}, β={self.beta:.2f} next) starts now: the student drives.")
         return {"behavior": total / self.num_gradient_steps}
 
     def _feedforward_loss(self) -> torch.Tensor:
@@ -220,7 +222,9 @@ class DAgger(Distillation):
         return saved
 
     def load(self, loaded_dict: dict, load_cfg: dict | None, strict: bool) -> bool:
-        """Load a PPO teacher (its ``actor_state_dict``) or resume a distillation checkpoint.
+        """Load a PPO teacher (its ``actor_state_dict``) or a distillation checkpoint (student, teacher, optimiser,
+        DAgger state; the saved buffer too when ``restore_buffer`` is set, i.e. when resuming training).
+        ``load_cfg`` and ``strict`` are rsl-rl's arguments: the checkpoint's kind decides what is loaded, strictly.
 
         Returns:
             True when the runner should restore its iteration (a distillation checkpoint).
@@ -237,18 +241,18 @@ class DAgger(Distillation):
         if "student_state_dict" not in loaded_dict:
             raise CheckpointError("Checkpoint is neither a PPO teacher (no 'actor_state_dict') nor a distillation "
                                   f"checkpoint (no 'student_state_dict'); its keys are {sorted(loaded_dict)}.")
-        self._raw_student.load_state_dict(loaded_dict["student_state_dict"], strict=strict)
-        self._raw_teacher.load_state_dict(loaded_dict["teacher_state_dict"], strict=strict)
+        self._raw_student.load_state_dict(loaded_dict["student_state_dict"])
+        self._raw_teacher.load_state_dict(loaded_dict["teacher_state_dict"])
         self.teacher_loaded = True
         if loaded_dict.get("optimizer_state_dict"):
             self.optimizer.load_state_dict(loaded_dict["optimizer_state_dict"])
         self.iteration = int(loaded_dict.get("dagger_state", {}).get("iteration", 0))
-        restored = "buffer" in loaded_dict
+        restored = self.restore_buffer and "buffer" in loaded_dict
         if restored:
             self.buffer.load_state_dict(loaded_dict["buffer"])
         print(f"[DAgger] Loaded a distillation checkpoint at iteration {self.iteration}: phase {self.phase}, "
               f"β={self.beta:.2f}" + (f", buffer {len(self.buffer)}/{self.buffer.capacity} transitions restored."
-                                      if restored else " (no buffer saved in it)."))
+                                      if restored else " (buffer not restored)."))
         return True
 
     def _check_teacher(self, state: dict) -> None:

@@ -26,6 +26,16 @@ class EvalResult:
     final_distance_m: float
     num_episodes: int
 
+    @classmethod
+    def from_outcomes(cls, success: torch.Tensor, crash: torch.Tensor, final_distance: torch.Tensor) -> EvalResult:
+        """Aggregate per-episode outcomes, each (E,): success and crash bool, final distance in metres (its mean
+        is over the episodes that did not crash). E = 0 gives NaN rates."""
+        if len(success) == 0:
+            return cls(float("nan"), float("nan"), float("nan"), 0)
+        survived = ~crash
+        final = final_distance[survived].float().mean().item() if survived.any() else float("nan")
+        return cls(success.float().mean().item(), crash.float().mean().item(), final, len(success))
+
     def as_log(self, prefix: str) -> dict[str, float]:
         """The metrics as ``{f"{prefix}/success_rate": ...}`` for TensorBoard."""
         return {f"{prefix}/success_rate": self.success_rate, f"{prefix}/crash_rate": self.crash_rate,
@@ -87,6 +97,4 @@ def evaluate(policy: torch.nn.Module, env: RslRlVecEnvWrapper, seed: int | None 
     if not done.all():
         raise RuntimeError(f"{int((~done).sum())} of {n} evaluation episodes did not end within "
                            f"{int(env.max_episode_length) + 1} steps, or the task reports no episode_outcomes.")
-    survived = ~crash
-    final = distance[survived].mean().item() if survived.any() else float("nan")
-    return EvalResult(success.float().mean().item(), crash.float().mean().item(), final, n)
+    return EvalResult.from_outcomes(success, crash, distance)

@@ -79,7 +79,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--figure8_height", type=float, default=1.0, help="Figure-8 height z0, m.")
     parser.add_argument("--settle_time", type=float, default=2.0,
                         help="Tracking error is measured from this episode time on, s (default 2).")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # overrides may sit between flags
     if args.num_envs is None:
         args.num_envs = 16
     positive = {"--num_envs": args.num_envs, "--episodes": args.episodes, "--video_length": args.video_length,
@@ -152,8 +152,7 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit(f"error: {err}") from None
     print(f"[info] Checkpoint: {checkpoint}")
     check_policy_checkpoint(checkpoint, agent_cfg.runner_class_name, agent_cfg, args.allow_unsafe_checkpoint)
-    if hasattr(getattr(agent_cfg, "algorithm", None), "max_buffer_size"):
-        agent_cfg.algorithm.max_buffer_size = env_cfg.scene.num_envs  # a DAgger dataset is not needed to play
+    cli.without_dataset(agent_cfg, env_cfg.scene.num_envs)
     show_viewer = bool(os.environ.get("DISPLAY")) and not args.video and not args.no_video
     record = not show_viewer and not args.no_video
 
@@ -166,7 +165,7 @@ def main(argv: list[str] | None = None) -> dict:
     runner.allow_unsafe_checkpoint = args.allow_unsafe_checkpoint
     try:
         runner.load(checkpoint, map_location=agent_cfg.device)
-    except (CheckpointError, RuntimeError, KeyError) as err:
+    except (CheckpointError, RuntimeError, KeyError, ValueError) as err:
         raise SystemExit(f"error: cannot load '{checkpoint}' into the {args.task} policy: {err}") from None
     runner.alg.eval_mode()
     policy = runner.alg.get_policy()
@@ -208,7 +207,7 @@ def rollout(env: RslRlVecEnvWrapper, policy: torch.nn.Module, episodes: int, dis
         env: The wrapped env (already reset); its task reports ``extras["episode_outcomes"]``.
         policy: rsl-rl model mapping observations to (N, A) actions; its recurrent state is reset at every episode
             end.
-        episodes: Finished episodes to collect (the first ones, in the order they end).
+        episodes: Finished episodes to collect, in rounds of one episode per env (see the comment in the code).
         display: A :class:`VideoRecorder` (the rollout also runs until it is done), a :class:`PassiveViewer`
             (the rollout stops early when its window is closed), or None.
         figure8: Moving goal, or None. Before each step the goal of the step's end time is written with
@@ -227,6 +226,11 @@ def rollout(env: RslRlVecEnvWrapper, policy: torch.nn.Module, episodes: int, dis
     errors = TrackingErrors() if figure8 is not None else None
     outcomes: dict[str, list[torch.Tensor]] = {"success": [], "crash": [], "final_distance": []}
     finished, step = 0, 0
+    # Rounds of one episode per env (as evaluate() does): counting episodes in the order they end would favour
+    # short ones (crashes). A round counts the first episode of envs 0..k-1 (k = episodes still wanted, at most n),
+    # then every env is reset for the next round.
+    eligible = torch.arange(n, device=env.device) < min(n, episodes)
+    counted = torch.zeros(n, dtype=torch.bool, device=env.device)
     max_steps = math.ceil(episodes / n) * (int(env.max_episode_length) + 1)
     is_video = isinstance(display, VideoRecorder)
     policy.reset()
@@ -253,11 +257,17 @@ def rollout(env: RslRlVecEnvWrapper, policy: torch.nn.Module, episodes: int, dis
             errors.add(task.distance_to_goal(), (dones == 0) & (task.episode_length_buf * dt >= settle_time - 1e-9))
         new = extras.get("episode_outcomes")
         if new is not None and finished < episodes:
-            take = min(len(new["env_ids"]), episodes - finished)
+            take = eligible[new["env_ids"]] & ~counted[new["env_ids"]]
             for key in outcomes:
-                outcomes[key].append(new[key][:take].detach().cpu())
-            finished += take
-            bar.update(take)
+                outcomes[key].append(new[key][take].detach().cpu())
+            counted[new["env_ids"][take]] = True
+            finished += int(take.sum())
+            bar.update(int(take.sum()))
+            if counted[eligible].all() and finished < episodes:  # next round: fresh episodes everywhere
+                eligible = torch.arange(n, device=env.device) < min(n, episodes - finished)
+                counted.zero_()
+                obs, _ = env.reset()
+                policy.reset()
         if is_video:
             bar.set_postfix(step=step, video=f"{display.frames}/{display.num_frames}", refresh=False)
         if step >= max_steps and finished < episodes:
@@ -277,13 +287,10 @@ def _tile_texts(task, env_ids: list[int], dt: float, tracking: bool) -> dict[int
 
 
 def _eval_result(outcomes: dict[str, list[torch.Tensor]]) -> EvalResult:
-    """:class:`EvalResult` of the collected outcomes (final error: mean over episodes that did not crash)."""
+    """:class:`EvalResult` of the collected outcomes."""
     if not outcomes["success"]:
-        return EvalResult(float("nan"), float("nan"), float("nan"), 0)
-    success, crash = torch.cat(outcomes["success"]), torch.cat(outcomes["crash"])
-    distance = torch.cat(outcomes["final_distance"]).float()
-    final = distance[~crash].mean().item() if (~crash).any() else float("nan")
-    return EvalResult(success.float().mean().item(), crash.float().mean().item(), final, len(success))
+        return EvalResult.from_outcomes(*(torch.zeros(0, dtype=torch.bool),) * 3)
+    return EvalResult.from_outcomes(*(torch.cat(outcomes[k]) for k in ("success", "crash", "final_distance")))
 
 
 def print_summary(checkpoint: str, result: EvalResult, tracking: dict | None, settle_time: float,

@@ -63,9 +63,12 @@ class _FoundationRunnerMixin:
 
     allow_unsafe_checkpoint: bool = False
 
-    def save(self, path: str, infos: dict | None = None) -> None:
-        """Write the algorithm state (plus iteration and ``infos``) atomically to ``path``."""
+    def save(self, path: str, infos: dict | None = None, with_buffer: bool = True) -> None:
+        """Write the algorithm state (plus iteration and ``infos``) atomically to ``path``; ``with_buffer=False``
+        leaves out a DAgger dataset (``best_model.pt`` is a policy to evaluate and deploy, not a run to resume)."""
         saved = self.alg.save()
+        if not with_buffer:
+            saved.pop("buffer", None)
         saved["iter"] = self.current_learning_iteration
         saved["infos"] = infos
         atomic_torch_save(saved, path)
@@ -75,8 +78,8 @@ class _FoundationRunnerMixin:
              map_location: str | None = None) -> dict | None:
         """Load models and state from ``path`` (see :func:`load_checkpoint` for the safety rules)."""
         loaded = load_checkpoint(path, map_location, self.allow_unsafe_checkpoint)
-        if self.alg.load(loaded, load_cfg, strict):
-            self.current_learning_iteration = loaded["iter"]
+        if self.alg.load(loaded, load_cfg, strict):  # "iter" is the last completed iteration: go on after it
+            self.current_learning_iteration = loaded["iter"] + 1
         return loaded.get("infos")
 
     def attach_evaluation(self, eval_env: RslRlVecEnvWrapper, interval: int, seed: int,
@@ -114,7 +117,8 @@ class _FoundationRunnerMixin:
             self._distance_weight)
         if better:
             self.best_eval = result
-            self.save(os.path.join(self.logger.log_dir, "best_model.pt"), infos={"eval": vars(result), "iter": it})
+            self.save(os.path.join(self.logger.log_dir, "best_model.pt"), infos={"eval": vars(result), "iter": it},
+                      with_buffer=False)
         print(f"[eval] iteration {it}: {result}{'  (new best)' if better else ''}")
         return result
 

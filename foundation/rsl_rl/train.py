@@ -23,6 +23,7 @@ import torch
 
 from foundation.envs import RslRlVecEnvWrapper
 from foundation.rsl_rl import cli
+from foundation.rsl_rl.dagger import DAgger
 from foundation.rsl_rl.evaluation import evaluate
 from foundation.rsl_rl.runner import RUNNERS, CheckpointError
 from foundation.rsl_rl.runner_cfg import to_rsl_rl_dict
@@ -40,20 +41,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--run_name", help="Suffix of the run folder (agent.run_name).")
     parser.add_argument("--resume", action="store_true", help="Resume from --load_run/--checkpoint of this task.")
     parser.add_argument("--eval_only", action="store_true", help="Only evaluate --checkpoint, then exit.")
-    return parser.parse_args(argv)
+    return parser.parse_intermixed_args(argv)  # overrides may sit between flags
 
 
-def build_env(task: str, env_cfg, num_envs: int | None = None, seed_offset: int = 0) -> RslRlVecEnvWrapper:
-    """The wrapped env of ``task``; ``num_envs``/``seed_offset`` make evaluation copies of the training env."""
+def build_env(task: str, env_cfg, num_envs: int | None = None) -> RslRlVecEnvWrapper:
+    """The wrapped env of ``task``; ``num_envs`` makes an evaluation copy of the training env (``evaluate`` reseeds
+    it for every evaluation)."""
     cfg = copy.deepcopy(env_cfg)
     if num_envs is not None:
         cfg.scene.num_envs = num_envs
-    cfg.seed += seed_offset
     return RslRlVecEnvWrapper(make_env(task, cfg))
 
 
 def main(argv: list[str] | None = None) -> dict:
-    """Run training (or evaluation); returns ``{"log_dir", "eval"}`` for scripts and tests."""
+    """Run training (or evaluation); returns ``{"log_dir", "eval", "checkpoint"}`` (the evaluated checkpoint) for
+    scripts and tests."""
     args = parse_args(argv)
     env_cfg, agent_cfg = cli.resolve_cfgs(args, {
         "agent.max_iterations": args.max_iterations, "agent.logger": args.logger,
@@ -83,15 +85,19 @@ def main(argv: list[str] | None = None) -> dict:
             raise SystemExit(f"error: no teacher checkpoint: {err}") from None
         print(f"[info] Teacher: {checkpoint}")
 
+    if args.eval_only:
+        cli.without_dataset(agent_cfg, env_cfg.scene.num_envs)
     env = build_env(args.task, env_cfg)
     runner_cls = RUNNERS[agent_cfg.runner_class_name]
     runner_cls.allow_unsafe_checkpoint = args.allow_unsafe_checkpoint
     runner = runner_cls(env, to_rsl_rl_dict(agent_cfg), log_dir=None, device=agent_cfg.device)
+    if isinstance(runner.alg, DAgger):
+        runner.alg.restore_buffer = args.resume  # a saved DAgger dataset is reloaded only to go on training
     if checkpoint:
         print(f"[info] Loading checkpoint {checkpoint}")
         try:
             runner.load(checkpoint, map_location=agent_cfg.device)
-        except CheckpointError as err:
+        except (CheckpointError, RuntimeError, ValueError) as err:
             raise SystemExit(f"error: {err}") from None
     log_dir = None
     if not args.eval_only:  # the run folder is created only once every input has been checked
@@ -103,8 +109,9 @@ def main(argv: list[str] | None = None) -> dict:
     ev = agent_cfg.eval
     if not args.eval_only:
         runner.add_git_repo_to_log(__file__)
-        runner.attach_evaluation(build_env(args.task, env_cfg, ev.num_episodes, seed_offset=1), ev.interval,
-                                 seed=agent_cfg.seed + 1, distance_weight=ev.distance_weight)
+        if ev.interval > 0:
+            runner.attach_evaluation(build_env(args.task, env_cfg, ev.num_episodes), ev.interval,
+                                     seed=agent_cfg.seed + 1, distance_weight=ev.distance_weight)
         start = time.time()
         runner.learn(agent_cfg.max_iterations, init_at_random_ep_len=True)
         print(f"[info] Training took {time.time() - start:.1f} s")
@@ -115,7 +122,7 @@ def main(argv: list[str] | None = None) -> dict:
         else:
             checkpoint = os.path.join(log_dir, f"model_{runner.current_learning_iteration}.pt")
 
-    final_env = build_env(args.task, env_cfg, ev.final_num_episodes, seed_offset=2)
+    final_env = build_env(args.task, env_cfg, ev.final_num_episodes)
     runner.alg.eval_mode()
     result = evaluate(runner.alg.get_policy(), final_env, seed=agent_cfg.seed + 2)
     print(f"[eval] {checkpoint}: {result}")

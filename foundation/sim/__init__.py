@@ -36,6 +36,9 @@ def check_device(device: str) -> torch.device:
         raise ValueError(f"Invalid device '{device}': {err}. Use 'cpu' or 'cuda[:k]'.") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"Device '{device}' asked for, but torch sees no CUDA GPU. Use device 'cpu'.")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"Device '{device}' asked for, but torch sees {torch.cuda.device_count()} GPU(s): "
+                         f"valid are cuda:0..cuda:{torch.cuda.device_count() - 1}.")
     if dev.type not in ("cpu", "cuda"):
         raise ValueError(f"Device '{device}' is not supported. Use 'cpu' or 'cuda[:k]'.")
     return dev

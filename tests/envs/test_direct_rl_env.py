@@ -218,3 +218,12 @@ def test_ended_episodes_are_logged_with_consistent_outcomes():
             assert time_outs[8:].all()
             assert "Episode_Metric/final_distance" in log
     assert logged_steps >= 2  # crashes, then the time-outs
+
+
+def test_an_external_reset_aborts_episodes_without_reporting_them():
+    env = make_point_ctrl_env(N, **NO_CRASH)
+    for _ in range(5):
+        env.step(full(0.0))
+    obs, extras = env.reset()
+    assert "episode_outcomes" not in extras and not any(k.startswith("Episode_") for k in extras["log"])
+    assert (env.episode_length_buf == 0).all() and obs["policy"].shape == (N, 22)

@@ -37,8 +37,7 @@ class ReferenceBuffer:
             self.next_is_start = dones[k].bool().clone()
 
     def clear(self) -> None:
-        self.steps.clear()
-        self.next_is_start = torch.ones_like(self.next_is_start)
+        self.steps.clear()  # the envs go on mid-episode: the episode-start flags carry over
 
 
 class StepSource:
@@ -198,7 +197,8 @@ def test_sampling_after_clear_sees_only_new_data():
         buf.sample_transitions(4)
     insert(buf, ref, src, 2)
     assert_matches(buf, ref)
-    assert buf.episode_start[logical_slots(buf)[0]].all()  # after clear, the next step starts every episode
+    first = logical_slots(buf)[0]  # after clear, a step starts an episode only where the last one was done
+    assert torch.equal(buf.episode_start[first], ref.steps[0]["start"])
     obs, _ = buf.sample_transitions(500, generator=torch.Generator().manual_seed(1))
     assert {(int(t), int(e)) for t, e in obs["id"].tolist()} == held_ids(ref)
 
@@ -275,14 +275,17 @@ def test_state_dict_round_trip_restores_contents_and_continues_identically():
     restored.load_state_dict(state)
     assert restored.total_steps == buf.total_steps
     assert_matches(restored, ref)
-    # The pending episode start (done flags of the last inserted step) is restored too.
+    # A resumed run starts from freshly reset envs: its first inserted step starts an episode in every env, and
+    # everything held before is unchanged.
     data = src.make(3)
-    for b in (buf, restored):
-        b.extend(*data)
+    restored.extend(*data)
     ref.extend(*data)
+    ref.steps[-3]["start"] = torch.ones_like(ref.steps[-3]["start"])
     assert_matches(restored, ref)
+    assert restored.episode_start[logical_slots(restored)[-3]].all()
+    held = logical_slots(restored)[:-3]
     for name in ("teacher_actions", "student_actions", "teacher_driven", "episode_start"):
-        assert torch.equal(getattr(restored, name), getattr(buf, name))
+        assert torch.equal(getattr(restored, name)[held], getattr(buf, name)[held])
 
 
 def test_state_dict_survives_torch_save_with_weights_only(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import pathlib
 
 import pytest
 import torch
@@ -172,10 +173,12 @@ def test_checkpoint_round_trip_restores_the_dagger_state(teacher_checkpoint, tmp
 
     restored = dagger_runner(save_buffer=save_buffer, phase1_iterations=1, beta_schedule="exponential",
                              beta_decay_rate=0.5)
+    restored.alg.restore_buffer = True  # what train.py --resume sets
     restored.load(str(path))
     a, b = runner.alg, restored.alg
     assert (b.iteration, b.phase, b.beta) == (2, 2, pytest.approx(0.25))
-    assert restored.current_learning_iteration == runner.current_learning_iteration
+    # The runner goes on with the iteration after the saved one, the one DAgger's schedule is at.
+    assert restored.current_learning_iteration == runner.current_learning_iteration + 1 == b.iteration
     assert b.teacher_loaded
     for key, value in a.student.state_dict().items():
         assert torch.equal(b.student.state_dict()[key], value), key
@@ -190,7 +193,25 @@ def test_checkpoint_round_trip_restores_the_dagger_state(teacher_checkpoint, tmp
     else:
         assert len(b.buffer) == 0
     restored.learn(1)  # and training goes on from there
-    assert b.iteration == 3
+    assert b.iteration == 3 and restored.current_learning_iteration == 2
+
+
+def test_a_saved_buffer_is_only_restored_when_resuming(teacher_checkpoint, tmp_path):
+    runner = dagger_runner(teacher_checkpoint, phase1_iterations=1, save_buffer=True)
+    runner.learn(1)
+    runner.save(str(tmp_path / "dagger.pt"))
+    player = dagger_runner(num_envs=NUM_ENVS, max_buffer_size=NUM_ENVS)  # as play.py / --eval_only build it
+    player.load(str(tmp_path / "dagger.pt"))
+    assert len(player.alg.buffer) == 0 and player.alg.teacher_loaded
+
+
+def test_best_model_leaves_the_dataset_out_while_periodic_checkpoints_keep_it(teacher_checkpoint, log_dir):
+    out = main(["--task", "distillation", "--num_envs", str(NUM_ENVS), "--max_iterations", "2", *TINY_RUN,
+                "--checkpoint", str(teacher_checkpoint), "agent.eval.interval=1", "agent.save_interval=1",
+                f"agent.algorithm.max_buffer_size={NUM_ENVS * 64}", "agent.algorithm.save_buffer=true"])
+    run = pathlib.Path(out["log_dir"])
+    assert "buffer" in torch.load(run / "model_1.pt", weights_only=True)
+    assert "buffer" not in torch.load(run / "best_model.pt", weights_only=True)
 
 
 # --------------------------------------------------------------------------------------- teacher-loading errors

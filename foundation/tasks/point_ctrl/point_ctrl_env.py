@@ -43,7 +43,6 @@ class CrazyflieCfg:
         asset_path: MJCF file of one Crazyflie (free body ``body_name`` with sites ``rotor0..3``).
         body_name: Name of the free body.
         mass_kg: Nominal mass, 0.027 kg (cf2x.urdf); the MJCF's mass must match.
-        thrust_to_weight: Nominal thrust-to-weight ratio of the four rotors at full command, 2.25 (cf2x.urdf).
         kf: Rotor thrust coefficient, 3.16e-10 N/rpm² (cf2x.urdf; gym-pybullet-drones applies it to rpm).
         km: Rotor drag-torque coefficient, 7.94e-12 N·m/rpm² (cf2x.urdf). Only km / kf = 0.0251 m is used (yaw
             torque per newton of thrust), which is unit-free in the speed.
@@ -53,13 +52,13 @@ class CrazyflieCfg:
             the Crazyflie's brushed motors; not a measured constant).
         mass_range_kg: Per-episode uniform randomisation of the mass (covers the 29 g CF2.1 of Bitcraze's
             firmware). Set both ends equal to disable.
-        thrust_to_weight_range: Per-episode uniform randomisation of the real thrust-to-weight ratio.
+        thrust_to_weight_range: Per-episode uniform randomisation of the real thrust-to-weight ratio of the four
+            rotors at full command, centred on cf2x.urdf's 2.25. Set both ends equal to disable.
     """
 
     asset_path: str = str(asset_path("crazyflie/cf2x.xml"))
     body_name: str = "cf2x"
     mass_kg: float = 0.027
-    thrust_to_weight: float = 2.25
     kf: float = 3.16e-10
     km: float = 7.94e-12
     rotor_spin: tuple[float, float, float, float] = (-1.0, 1.0, -1.0, 1.0)
@@ -177,6 +176,9 @@ class PointCtrlEnv(DirectRLEnv):
     cfg: PointCtrlEnvCfg
 
     def __init__(self, cfg: PointCtrlEnvCfg, render_mode: str | None = None, **kwargs) -> None:
+        if (cfg.observation_space, cfg.action_space) != (22, 4):
+            raise ValueError(f"Point control has a 22-D 'policy' observation and 4 actions; got observation_space="
+                             f"{cfg.observation_space}, action_space={cfg.action_space}.")
         super().__init__(cfg, render_mode, **kwargs)
         n, dev, rc = self.num_envs, self.device, cfg.robot
         model = self.sim.model
@@ -219,6 +221,7 @@ class PointCtrlEnv(DirectRLEnv):
         self.reset()
 
     def observation_sizes(self) -> dict[str, int]:
+        """``{"policy": 22, "teacher": 28}``."""
         return {"policy": 22, "teacher": 28}
 
     # -------------------------------------------------------------------------------------------------- scene
