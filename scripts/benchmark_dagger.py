@@ -72,6 +72,7 @@ def iteration_time(algorithm: str, num_envs: int, iterations: int, device: str) 
 
 
 def main() -> None:
+    """Parse the flags, then print the buffer throughput and the iteration-time comparison."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--num_envs", type=int, default=1024)
     parser.add_argument("--iterations", type=int, default=10)

@@ -54,6 +54,7 @@ def time_bare(env: RslRlVecEnvWrapper, steps: int) -> float:
 
 
 def main() -> None:
+    """Parse the flags, then print one table row per backend and env count."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--task", default="point_ctrl")
     parser.add_argument("--num_envs", type=int, nargs="+", default=[64, 256, 1024])

@@ -36,6 +36,7 @@ VARIANTS = {
 
 
 def main() -> None:
+    """Parse the flags, train every variant with every seed, then print the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", help="Teacher checkpoint (default: newest point_ctrl run).")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])

@@ -53,7 +53,7 @@ class Report:
 def read_scalars(run_dir: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Every scalar of the run's TensorBoard event files: ``{tag: (steps (K,) int, values (K,) float)}``.
 
-    Several event files (a resumed run) are merged in step order.
+    Several event files in one folder (e.g. a run folder reused by hand) are merged in step order.
 
     Raises:
         FileNotFoundError: if ``run_dir`` is not a folder or holds no ``events.out.tfevents.*`` file.

@@ -126,8 +126,8 @@ class PpoRunnerCfg(RunnerCfg):
 class DAggerAlgorithmCfg:
     """Two-phase DAgger (:class:`foundation.rsl_rl.dagger.DAgger`); see its docstring for every field.
 
-    ``max_buffer_size`` is the capacity of the aggregated buffer in transitions (≈ 240 bytes each for point
-    control: 1e6 → ≈ 230 MiB, on the training device).
+    ``max_buffer_size`` is the capacity of the aggregated buffer in transitions (234 bytes each for point
+    control: 1e6 → 223 MiB, on the training device).
     """
 
     class_name: str = "foundation.rsl_rl.dagger:DAgger"

@@ -151,6 +151,7 @@ class MujocoCBackend(PhysicsBackend):
     site_xmat_w = property(lambda self: self._site_xmat[self._site_ids], doc=PhysicsBackend.site_xmat_w.__doc__)
 
     def step(self) -> None:
+        """One ``mj_step`` of the whole model, after resetting any env whose state is non-finite (class docstring)."""
         d = self.data
         if not (np.isfinite(d.qpos).all() and np.isfinite(d.qvel).all() and np.isfinite(d.qacc_warmstart).all()):
             bad = PhysicsBackend.nonfinite_envs(self) | ~torch.isfinite(self._warm).all(dim=1)
@@ -159,11 +160,13 @@ class MujocoCBackend(PhysicsBackend):
         mujoco.mj_step(self.big_model, d)
 
     def nonfinite_envs(self) -> torch.Tensor:
+        """(N,) bool: non-finite now, or reset before a step since the last call (see ``PhysicsBackend``)."""
         bad = super().nonfinite_envs() | self._quarantined
         self._quarantined = torch.zeros_like(self._quarantined)
         return bad
 
     def kinematics(self) -> None:
+        """``mj_kinematics`` of the whole model: body and site poses from ``qpos``."""
         mujoco.mj_kinematics(self.big_model, self.data)
 
     def _clear_envs(self, env_ids: torch.Tensor) -> None:

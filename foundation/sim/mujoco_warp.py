@@ -38,6 +38,9 @@ class MujocoWarpBackend(PhysicsBackend):
         njmax: Constraint rows per world (``None``: MuJoCo Warp's default).
 
     All env origins are zero: worlds do not interact, so they need no spacing.
+
+    Raises:
+        ImportError: if ``warp`` / ``mujoco_warp`` are not installed.
     """
 
     def __init__(self, spec: mujoco.MjSpec, num_envs: int, device: str = "cpu",
@@ -68,10 +71,12 @@ class MujocoWarpBackend(PhysicsBackend):
                            doc=PhysicsBackend.site_xmat_w.__doc__)
 
     def step(self) -> None:
+        """One ``mujoco_warp.step`` of every world."""
         with self._wp.ScopedDevice(self._wp_device):
             self._mjw.step(self.wp_model, self.wp_data)
 
     def kinematics(self) -> None:
+        """``mujoco_warp.kinematics`` of every world: body and site poses from ``qpos``."""
         with self._wp.ScopedDevice(self._wp_device):
             self._mjw.kinematics(self.wp_model, self.wp_data)
 

@@ -1,7 +1,7 @@
 """Regenerate the decimated meshes in foundation/assets/crazyflie/meshes/.
 
-This one-off tool is not part of the package at run time. It reads the
-unmodified third-party OBJ files in this folder and writes smaller OBJ files
+This one-off asset builder is not part of the package at run time. It reads the
+unmodified third-party OBJ files in source/gym_pybullet_drones_cf2x/ and writes smaller OBJ files
 that keep the visual shape and are cheap to copy thousands of times in one
 MjModel:
 
@@ -18,7 +18,7 @@ Vertex positions are not moved, scaled or rotated: the OBJ files are in
 metres, in the body frame of cf2x.urdf (x forward, z up).
 
 Needs ``fast-simplification`` (pip install fast-simplification) and numpy.
-Run from anywhere:  python source/gym_pybullet_drones_cf2x/make_mjcf_meshes.py
+Run from anywhere:  python scripts/build_crazyflie_meshes.py
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ import shutil
 import fast_simplification
 import numpy as np
 
-SRC = pathlib.Path(__file__).resolve().parent
-DST = SRC.parents[1] / "foundation" / "assets" / "crazyflie" / "meshes"
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SRC = REPO / "source" / "gym_pybullet_drones_cf2x"
+DST = REPO / "foundation" / "assets" / "crazyflie" / "meshes"
 
 PALETTE_WIDTH = 8  # body.png is 8x1 pixels
 # Fraction of triangles to remove per body colour group (palette index):
@@ -155,7 +156,7 @@ def main() -> None:
     DST.mkdir(parents=True, exist_ok=True)
     note = (
         "Decimated from {name} of gym-pybullet-drones' Crazyflie 2.x model\n"
-        "(MIT licence, see ../LICENSE) by source/gym_pybullet_drones_cf2x/make_mjcf_meshes.py.\n"
+        "(MIT licence, see ../LICENSE) by scripts/build_crazyflie_meshes.py.\n"
         "Units: metres, cf2x body frame (x forward, z up)."
     )
 
