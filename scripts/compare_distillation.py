@@ -41,10 +41,14 @@ def main() -> None:
     parser.add_argument("--checkpoint", help="Teacher checkpoint (default: newest point_ctrl run).")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--max_iterations", type=int, default=150)
+    parser.add_argument("--variants", nargs="+", default=[name[1] for name in VARIANTS], choices=["a", "b", "c", "d"],
+                        help="Which variants to run (default: all).")
     parser.add_argument("overrides", nargs="*", help="Extra overrides applied to every variant.")
     args = parser.parse_args()
     rows = []
     for name, overrides in VARIANTS.items():
+        if name[1] not in args.variants:
+            continue
         results, seconds = [], []
         for seed in args.seeds:
             argv = ["--task", "distillation", "--seed", str(seed), "--max_iterations", str(args.max_iterations),
