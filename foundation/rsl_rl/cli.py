@@ -13,6 +13,8 @@ import os
 import re
 from datetime import datetime
 
+import torch
+
 from foundation.sim import check_device
 from foundation.tasks import load_task_cfgs, registered_tasks
 from foundation.utils.config import ConfigError, apply_overrides
@@ -35,7 +37,7 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
 
 
 def resolve_cfgs(args: argparse.Namespace, extra: dict[str, object] | None = None):
-    """The task's ``(env_cfg, agent_cfg)`` with flags and overrides applied.
+    """The task's ``(env_cfg, agent_cfg)`` with flags and overrides applied (``env.seed`` defaults to ``agent.seed``).
 
     Raises:
         SystemExit: with the error message on an unknown task or a bad override (before anything is built).
@@ -55,10 +57,20 @@ def resolve_cfgs(args: argparse.Namespace, extra: dict[str, object] | None = Non
         check_device(cfgs["agent"].device)
     except ValueError as err:
         raise SystemExit(f"error: {err}") from None
+    if cfgs["env"].seed is None:  # one --seed (agent.seed) seeds torch and the environment
+        cfgs["env"].seed = cfgs["agent"].seed
     if cfgs["env"].sim.device != cfgs["agent"].device:
         raise SystemExit(f"error: env.sim.device ({cfgs['env'].sim.device}) and agent.device "
                          f"({cfgs['agent'].device}) differ; use --device to set both.")
     return cfgs["env"], cfgs["agent"]
+
+
+def setup_torch(agent_cfg) -> None:
+    """Seed torch with ``agent.seed`` and, on the CPU, use ``agent.torch_threads`` threads (more oversubscribe a
+    small CPU: DESIGN.md §3 measured PPO 30x slower with 2 threads on 2 cores)."""
+    torch.manual_seed(agent_cfg.seed)
+    if agent_cfg.device == "cpu":
+        torch.set_num_threads(agent_cfg.torch_threads)
 
 
 def without_dataset(agent_cfg, num_envs: int) -> None:

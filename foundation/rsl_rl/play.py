@@ -136,8 +136,6 @@ def main(argv: list[str] | None = None) -> dict:
     """
     args = parse_args(argv)
     env_cfg, agent_cfg = cli.resolve_cfgs(args)
-    if env_cfg.seed is None:
-        env_cfg.seed = agent_cfg.seed
     figure8 = None
     if args.figure8:
         env_class = resolve_callable(gym.spec(args.task).entry_point)
@@ -156,9 +154,7 @@ def main(argv: list[str] | None = None) -> dict:
     show_viewer = bool(os.environ.get("DISPLAY")) and not args.video and not args.no_video
     record = not show_viewer and not args.no_video
 
-    torch.manual_seed(agent_cfg.seed)
-    if agent_cfg.device == "cpu":
-        torch.set_num_threads(agent_cfg.torch_threads)
+    cli.setup_torch(agent_cfg)
     env = RslRlVecEnvWrapper(make_env(args.task, env_cfg))
     runner = RUNNERS[agent_cfg.runner_class_name](env, to_rsl_rl_dict(agent_cfg), log_dir=None,
                                                   device=agent_cfg.device)

@@ -19,7 +19,6 @@ import time
 if __package__ in (None, ""):  # run as a script: make the repository importable without installation
     sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 
-import torch
 
 from foundation.envs import RslRlVecEnvWrapper
 from foundation.rsl_rl import cli
@@ -60,11 +59,7 @@ def main(argv: list[str] | None = None) -> dict:
     env_cfg, agent_cfg = cli.resolve_cfgs(args, {
         "agent.max_iterations": args.max_iterations, "agent.logger": args.logger,
         "agent.log_project_name": args.log_project_name, "agent.run_name": args.run_name})
-    if env_cfg.seed is None:
-        env_cfg.seed = agent_cfg.seed
-    torch.manual_seed(agent_cfg.seed)
-    if agent_cfg.device == "cpu":
-        torch.set_num_threads(agent_cfg.torch_threads)
+    cli.setup_torch(agent_cfg)
     if agent_cfg.logger == "wandb" and not os.environ.get("WANDB_API_KEY") and not os.path.exists(
             os.path.expanduser("~/.netrc")):
         os.environ.setdefault("WANDB_MODE", "offline")
