@@ -19,7 +19,6 @@ import time
 if __package__ in (None, ""):  # run as a script: make the repository importable without installation
     sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 
-
 from foundation.envs import RslRlVecEnvWrapper
 from foundation.rsl_rl import cli
 from foundation.rsl_rl.dagger import DAgger
