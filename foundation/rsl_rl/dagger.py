@@ -285,5 +285,6 @@ class DAgger(Distillation):
         buffer = AggregatedBuffer(capacity, env.num_envs, {g: obs[g].shape[-1] for g in groups}, env.num_actions,
                                   device)
         print(f"[DAgger] Aggregated buffer: {buffer.capacity} transitions ({buffer.num_slots} env steps x "
-              f"{env.num_envs} envs) on {buffer.device}, {buffer.memory_bytes / 2**20:.1f} MiB preallocated.")
+              f"{env.num_envs} envs) on {buffer.device}, {buffer.memory_bytes:,} bytes ({buffer.memory_bytes / 2**20:.1f} MiB) "
+              "preallocated.")
         return alg_class(student, teacher, buffer, device=device, multi_gpu_cfg=cfg["multi_gpu"], **alg_cfg)
