@@ -178,7 +178,7 @@ class EnvRenderer:
         if not 0 <= track_body < model.nbody:
             raise ValueError(f"track_body {track_body} is not a body of the model (nbody={model.nbody}).")
         self.sim = sim
-        self.model = copy_model(model)
+        self.model = copy.deepcopy(model)  # visual settings change without touching the simulation
         self.model.vis.global_.offwidth = max(self.model.vis.global_.offwidth, width)
         self.model.vis.global_.offheight = max(self.model.vis.global_.offheight, height)
         self.model.vis.headlight.ambient[:] = 0.45
@@ -186,12 +186,7 @@ class EnvRenderer:
         self.data = mujoco.MjData(self.model)
         self.renderer = mujoco.Renderer(self.model, height, width)
         self.camera = mujoco.MjvCamera()
-        if track_body > 0:
-            self.camera.type = mujoco.mjtCamera.mjCAMERA_TRACKING
-            self.camera.trackbodyid = track_body
-        else:
-            self.camera.type = mujoco.mjtCamera.mjCAMERA_FREE
-        self.camera.distance = distance if distance is not None else max(1.5, 3.0 * float(model.stat.extent))
+        aim_camera(self.camera, model, track_body, distance)
         self.camera.azimuth, self.camera.elevation = azimuth, elevation
         self.track_body, self.marker_radius = track_body, marker_radius
         self.width, self.height = width, height
@@ -218,9 +213,15 @@ class EnvRenderer:
         self.renderer.close()
 
 
-def copy_model(model: mujoco.MjModel) -> mujoco.MjModel:
-    """An independent copy of ``model`` (visual settings can then be changed without touching the simulation)."""
-    return copy.deepcopy(model)
+def aim_camera(camera: mujoco.MjvCamera, model: mujoco.MjModel, track_body: int, distance: float | None) -> None:
+    """Make ``camera`` track body ``track_body`` (free camera if 0) from ``distance`` m (None:
+    ``max(1.5, 3 · model.stat.extent)``)."""
+    if track_body > 0:
+        camera.type = mujoco.mjtCamera.mjCAMERA_TRACKING
+        camera.trackbodyid = track_body
+    else:
+        camera.type = mujoco.mjtCamera.mjCAMERA_FREE
+    camera.distance = distance if distance is not None else max(1.5, 3.0 * float(model.stat.extent))
 
 
 # ------------------------------------------------------------------------------------------------------ displays
@@ -298,14 +299,11 @@ class PassiveViewer:
         import mujoco.viewer  # needs a display
 
         self.sim, self.step_dt, self.env_id, self.marker_radius = sim, step_dt, env_id, marker_radius
-        self.model = copy_model(sim.model)
+        self.model = copy.deepcopy(sim.model)
         self.data = mujoco.MjData(self.model)
         copy_env_state(sim, env_id, self.data)
         self.viewer = mujoco.viewer.launch_passive(self.model, self.data)
-        if self.model.nbody > 1:
-            self.viewer.cam.type = mujoco.mjtCamera.mjCAMERA_TRACKING
-            self.viewer.cam.trackbodyid = 1
-        self.viewer.cam.distance = distance if distance is not None else max(1.5, 3.0 * float(self.model.stat.extent))
+        aim_camera(self.viewer.cam, self.model, 1 if self.model.nbody > 1 else 0, distance)
         self._next = time.perf_counter()
 
     def is_running(self) -> bool:
