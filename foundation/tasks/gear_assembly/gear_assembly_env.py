@@ -1,0 +1,529 @@
+"""Gear assembly with a Franka Panda: slide a gear held in the fingers onto a shaft (``gear_assembly`` task ids).
+
+Reads like Isaac Lab's Factory GearMesh and its sim-to-real gear-assembly task: the gear starts grasped above the
+shaft with a random offset, the policy commands small end-effector motions, the reward compares keypoints of the gear
+with its seated pose, and the episode ends at a time-out or when the gear falls out of the fingers.
+
+Action chain, once per policy step (``_pre_physics_step``; the joint targets are then held for the ``decimation``
+physics steps, so the backend may run them in one call):
+
+    a ∈ [-1, 1]^4 = (Δx, Δy, Δz, Δyaw)   (world frame)
+    target position  = current TCP position + a[:3] · pos_scale_m, clipped to ee_bounds
+    target rotation  = yaw(current yaw + a[3] · yaw_scale_rad) · R_home   (gripper pointing down; yaw clipped)
+    joint targets    = q + J^T (J J^T + λ² I)^-1 [position error; rotation error]   (damped least squares)
+
+Why 4-D and not Factory's 6-D: the shaft is vertical and the gear's hole round, so roll and pitch only add search
+dimensions (6-D doubles the exploration space on a CPU budget); the target orientation is re-projected onto "pointing
+down" every step, so a tilt the arm picks up in contact is corrected. Why the target is built from the *current* TCP
+pose each step: the position error the joint servos see, and with it the force the arm pushes with, is bounded by
+``pos_scale_m`` — part of keeping contact honest (``docs/gear_physics.md``).
+
+Start (``_reset_idx``): a state drawn from a bank of settled grasps built at construction (``_build_start_bank``:
+arm posed by IK with the TCP at a random point above the shaft region, random hand yaw, the fingers closed on the
+gear by the grip command for ``settle_s``, no weld), and the gear base placed per episode under the gear at a random
+xy offset and yaw. Settling once at construction, not at every reset, keeps resets cheap and lets the one-model
+backend reset a subset of environments (it cannot step one env alone).
+
+Frames: world, quaternions (w, x, y, z); env frame = world minus ``sim.env_origins``; metres, radians, seconds.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from foundation.envs import DirectRLEnv, DirectRLEnvCfg, SceneCfg, SimCfg
+from foundation.sim import load_spec
+from foundation.tasks.gear_assembly.observations import (OBS_DIM_CFG, POLICY_OBS_ORDER, TEACHER_OBS_ORDER,
+                                                         concat_terms, group_size, sample_estimate_error)
+from foundation.tasks.gear_assembly.rewards import (axial_radial_error, keypoint_distance, keypoint_offsets,
+                                                    squashing_fn)
+from foundation.tasks.gear_assembly.scene_cfg import GearSceneCfg
+from foundation.tasks.gear_assembly.success import GearSuccessCfg, gear_seated
+
+
+@dataclass
+class ActionCfg:
+    """Delta end-effector pose action, turned into joint targets by damped-least-squares IK.
+
+    Attributes:
+        pos_scale_m: TCP translation per policy step at |a| = 1, m. 0.01 m at 30 Hz = 0.3 m/s; Isaac Lab Factory
+            uses 0.02 m at 15 Hz. Equal to the scripted controller's largest step (``ScriptedInsertionCfg.max_step_m``)
+            so that the scripted insertion is an action sequence in [-1, 1].
+        yaw_scale_rad: Hand yaw per policy step at |a| = 1, rad (Factory: 0.097 rad per axis).
+        yaw_limit_rad: The target yaw is clipped to ± this from the home yaw, rad (joint 7 has ±2.9 rad of range;
+            the start draws ±30°).
+        ik_damping: λ of the damped least squares, in metres/radians (Isaac Lab's ``dls`` default is 0.01; 0.05 is
+            what gear-scene's harness measured smooth at this arm's reduced gains).
+        ee_bounds_lo_m, ee_bounds_hi_m: The TCP target is clipped to this env-frame box, m: the shaft region (base
+            x 0.45–0.55, y ±0.1 m) with room to move, and above the base plate.
+    """
+
+    pos_scale_m: float = 0.01
+    yaw_scale_rad: float = 0.1
+    yaw_limit_rad: float = math.pi / 2
+    ik_damping: float = 0.05
+    ee_bounds_lo_m: tuple[float, float, float] = (0.30, -0.25, 0.02)
+    ee_bounds_hi_m: tuple[float, float, float] = (0.70, 0.25, 0.30)
+
+
+@dataclass
+class ObsNoiseCfg:
+    """Sensing imperfections of the deployable ``policy`` group.
+
+    Attributes:
+        wrist_force_n: Std of Gaussian noise on each force axis, N (of the order of a wrist F/T sensor's noise,
+            e.g. ATI Mini45: ~0.05–0.25 N; a design choice, not a measured constant).
+        wrist_torque_nm: Std of Gaussian noise on each torque axis, N·m (same source).
+        shaft_estimate_error_m: Bound of the shaft-estimate error, drawn per reset per axis ~ U(±bound), m (Isaac Lab's
+            gear-assembly task: ±5 mm).
+    """
+
+    wrist_force_n: float = 0.2
+    wrist_torque_nm: float = 0.01
+    shaft_estimate_error_m: float = 0.005
+
+
+@dataclass
+class RewardCfg:
+    """Reward weights (per policy step, not scaled by ``step_dt``: Factory's convention, whose coefficients these are).
+
+    Attributes:
+        num_keypoints, keypoint_scale_m: Keypoints on the gear's axis and on the seated axis (Factory: 4 over 0.15 m).
+        kp_baseline, kp_coarse, kp_fine: Weights of the squashed keypoint distance at (a, b) = ``*_coef`` (Factory:
+            1 each with (5, 4), (50, 2), (100, 0)).
+        engaged: Bonus per step while the gear is engaged on the shaft (Factory ``curr_engaged``: 1).
+        success: Bonus per step while the gear is seated (Factory ``curr_success``: 1).
+        action_rate: Weight of ``|a_t - a_{t-1}|`` (Factory ``action_grad_penalty_scale``: -0.1).
+        drop: One-off reward when the gear falls out of the fingers (ours; Factory has no drop termination).
+    """
+
+    num_keypoints: int = 4
+    keypoint_scale_m: float = 0.15
+    kp_baseline: float = 1.0
+    kp_baseline_coef: tuple[float, float] = (5.0, 4.0)
+    kp_coarse: float = 1.0
+    kp_coarse_coef: tuple[float, float] = (50.0, 2.0)
+    kp_fine: float = 1.0
+    kp_fine_coef: tuple[float, float] = (100.0, 0.0)
+    engaged: float = 1.0
+    success: float = 1.0
+    action_rate: float = -0.1
+    drop: float = -10.0
+
+
+@dataclass
+class TerminationCfg:
+    """Failure terminations.
+
+    Attributes:
+        drop_distance_m: The gear counts as dropped when its centre is farther than this from the TCP, m. The gear's
+            outer radius is 15 mm; a gear that slipped in the fingers stays within ~1 cm (gear-scene measured
+            ≤ 3.4 mm transient), one that fell is several cm away. (Isaac Lab's gear task: 15 cm from the gripper,
+            for larger gears.)
+    """
+
+    drop_distance_m: float = 0.03
+
+
+@dataclass
+class GearAssemblyEnvCfg(DirectRLEnvCfg):
+    """Gear-assembly task config.
+
+    Attributes:
+        sim: dt 1/120 s (Isaac Lab's gear tasks; gear-scene's measurements are at this step), the ``mujoco_batch``
+            backend (N simulations on threads: ~3× the one-model backend for this contact-rich scene, DESIGN.md §5
+            and ``scripts/benchmark_env.py``).
+        scene: 256 envs; spacing 2 m (copies in one model must not reach each other: the Panda reaches 0.86 m).
+        decimation: 4 → 30 Hz policy (Isaac Lab's gear-assembly task).
+        episode_length_s: 6 s = 180 policy steps (Isaac Lab's gear task: 6.66 s); see ``scripts/eval_scripted_gear.py``
+            for the scripted insertion's time to success.
+        observation_space: Size of the ``policy`` group (``POLICY_OBS_ORDER``); the ``teacher`` group is
+            ``TEACHER_OBS_ORDER``.
+        action_space: 4: TCP (Δx, Δy, Δz, Δyaw).
+        gear_scene: Names in the scene MJCF, arm home pose, grip command, settle time and start ranges (gear-scene).
+        start_bank_size: Settled grasp states built at construction (each with its own TCP point and hand yaw); the
+            gear offset and base yaw are drawn fresh at every reset.
+        settle_tolerance_m: A bank state whose gear ends farther than this from the TCP after settling is drawn again,
+            m (the gear drops ~1–3 mm while the grip builds up).
+    """
+
+    sim: SimCfg = field(default_factory=lambda: SimCfg(dt=1.0 / 120.0, backend="mujoco_batch"))
+    scene: SceneCfg = field(default_factory=lambda: SceneCfg(num_envs=256, env_spacing=2.0))
+    decimation: int = 4
+    episode_length_s: float = 6.0
+    observation_space: int = group_size(POLICY_OBS_ORDER)
+    action_space: int = 4
+    gear_scene: GearSceneCfg = field(default_factory=GearSceneCfg)
+    action: ActionCfg = field(default_factory=ActionCfg)
+    noise: ObsNoiseCfg = field(default_factory=ObsNoiseCfg)
+    rewards: RewardCfg = field(default_factory=RewardCfg)
+    success: GearSuccessCfg = field(default_factory=GearSuccessCfg)
+    terminations: TerminationCfg = field(default_factory=TerminationCfg)
+    start_bank_size: int = 1024
+    settle_tolerance_m: float = 0.004
+
+
+def _rotvec_from_matrix(r: torch.Tensor) -> torch.Tensor:
+    """(N, 3) rotation vectors (axis · angle, rad) of rotation matrices (N, 3, 3), for angles below π."""
+    cos = ((r.diagonal(dim1=1, dim2=2).sum(-1) - 1.0) * 0.5).clamp(-1.0, 1.0)
+    angle = torch.acos(cos)
+    vee = torch.stack([r[:, 2, 1] - r[:, 1, 2], r[:, 0, 2] - r[:, 2, 0], r[:, 1, 0] - r[:, 0, 1]], dim=1)
+    scale = torch.where(angle < 1e-6, torch.full_like(angle, 0.5), angle / (2.0 * torch.sin(angle).clamp_min(1e-9)))
+    return vee * scale[:, None]
+
+
+def _yaw_matrix(yaw: torch.Tensor) -> torch.Tensor:
+    """(N, 3, 3) rotations about the world z axis by ``yaw`` (N,), rad."""
+    c, s, z, o = torch.cos(yaw), torch.sin(yaw), torch.zeros_like(yaw), torch.ones_like(yaw)
+    return torch.stack([c, -s, z, s, c, z, z, z, o], dim=1).view(-1, 3, 3)
+
+
+def _yaw_quat(yaw: torch.Tensor) -> torch.Tensor:
+    """(N, 4) quaternions (w, x, y, z) of rotations about the world z axis by ``yaw`` (N,), rad."""
+    z = torch.zeros_like(yaw)
+    return torch.stack([torch.cos(yaw / 2), z, z, torch.sin(yaw / 2)], dim=1)
+
+
+def dls_joint_step(jacobian: torch.Tensor, pose_error: torch.Tensor, damping: float) -> torch.Tensor:
+    """(N, J) joint step of damped least squares ``J^T (J J^T + λ² I)^-1 e`` (Isaac Lab's ``dls`` IK method).
+
+    Args:
+        jacobian: (N, 6, J) TCP Jacobian of the controlled joints, world frame, rows [linear; angular].
+        pose_error: (N, 6) [position error (m); rotation vector (rad)], world frame.
+        damping: λ.
+    """
+    jjt = jacobian @ jacobian.transpose(1, 2)
+    jjt = jjt + (damping ** 2) * torch.eye(6, dtype=jjt.dtype, device=jjt.device)
+    return (jacobian.transpose(1, 2) @ torch.linalg.solve(jjt, pose_error.unsqueeze(-1))).squeeze(-1)
+
+
+class GearAssemblyEnv(DirectRLEnv):
+    """Gear assembly; observation groups ``policy`` and ``teacher`` (``observations.py``), 4 actions.
+
+    Every episode reports ``extras["episode_outcomes"]``: ``success`` (the gear seated — ``gear_seated`` — and not
+    dropped, at the episode's end), ``crash`` (the gear dropped), ``final_distance`` (the gear centre's distance from
+    the shaft axis, m) and ``time_to_success`` (s from the episode start to the first seated step, NaN if none).
+    """
+
+    cfg: GearAssemblyEnvCfg
+    constant_action_across_substeps = True  # joint targets are computed once per policy step and held
+
+    def __init__(self, cfg: GearAssemblyEnvCfg, render_mode: str | None = None, **kwargs) -> None:
+        expected = (group_size(POLICY_OBS_ORDER), 4)
+        if (cfg.observation_space, cfg.action_space) != expected:
+            raise ValueError(f"Gear assembly has a {expected[0]}-D 'policy' observation and 4 actions; got "
+                             f"observation_space={cfg.observation_space}, action_space={cfg.action_space}.")
+        if cfg.start_bank_size < 1:
+            raise ValueError(f"start_bank_size must be >= 1, got {cfg.start_bank_size}.")
+        super().__init__(cfg, render_mode, **kwargs)
+        sim, gc, n, dev = self.sim, cfg.gear_scene, self.num_envs, self.device
+        self._arm_q = sim.joint_qpos_cols(gc.arm_joints)
+        self._arm_dof = sim.joint_dof_cols(gc.arm_joints)
+        self._finger_q = sim.joint_qpos_cols(gc.finger_joints)
+        self._finger_dof = sim.joint_dof_cols(gc.finger_joints)
+        self._arm_act = sim.actuator_ids(gc.arm_actuators)
+        self._grip_act = sim.actuator_ids([gc.gripper_actuator])[0]
+        self._gear_q = sim.joint_qpos_cols([gc.gear_joint])
+        self._base_q = sim.joint_qpos_cols([gc.base_joint])
+        self._tcp = sim.site_index(gc.tcp_site)
+        self._gear_site = sim.site_index(gc.gear_site)
+        self._tip_site = sim.site_index(gc.shaft_tip_site)
+        self._seated_site = sim.site_index(gc.seated_site)
+        self._gear_body = sim.body_index(gc.gear_body)
+        self._base_body = sim.body_index(gc.base_body)
+        self._force = sim.sensor_slice("wrist_force")
+        self._torque = sim.sensor_slice("wrist_torque")
+        model = sim.model
+        arm_joint_ids = [model.joint(j).id for j in gc.arm_joints]
+        self._arm_range = torch.as_tensor(model.jnt_range[arm_joint_ids], dtype=torch.float32, device=dev)
+        # Shaft geometry from the model (base frame): tip and seated gear centre, and the gear's half thickness.
+        self._tip_local = torch.as_tensor(model.site_pos[self._tip_site], dtype=torch.float32, device=dev)
+        self._seated_local = torch.as_tensor(model.site_pos[self._seated_site], dtype=torch.float32, device=dev)
+        self._tip_above_seated = float(self._tip_local[2] - self._seated_local[2])
+        self._qpos0 = torch.as_tensor(model.qpos0, dtype=torch.float32, device=dev)
+
+        ac = cfg.action
+        self._bounds_lo = torch.tensor(ac.ee_bounds_lo_m, device=dev)
+        self._bounds_hi = torch.tensor(ac.ee_bounds_hi_m, device=dev)
+        self._actions = torch.zeros(n, 4, device=dev)
+        self._prev_actions = torch.zeros(n, 4, device=dev)
+        self._joint_targets = torch.zeros(n, 7, device=dev)
+        self._estimate_error = torch.zeros(n, 3, device=dev)
+        self._first_success_step = torch.full((n,), -1, dtype=torch.long, device=dev)
+        self._keypoints = keypoint_offsets(cfg.rewards.num_keypoints, cfg.rewards.keypoint_scale_m).to(dev)
+        self._reward_names = ("kp_baseline", "kp_coarse", "kp_fine", "engaged", "success", "action_rate", "drop")
+        rc = cfg.rewards
+        self._reward_weights = torch.tensor([rc.kp_baseline, rc.kp_coarse, rc.kp_fine, rc.engaged, rc.success,
+                                             rc.action_rate, rc.drop], device=dev)
+        self._episode_sums = torch.zeros(n, len(self._reward_names), device=dev)
+        self._state: dict[str, torch.Tensor] = {}
+        self._r_home = self._home_tcp_rotation()
+        self._bank = self._build_start_bank(cfg.start_bank_size)
+        self.reset()
+
+    def observation_sizes(self) -> dict[str, int]:
+        """``{"policy": 43, "teacher": 58}`` (the sums of ``OBS_DIM_CFG`` over each group's order)."""
+        return {"policy": group_size(POLICY_OBS_ORDER), "teacher": group_size(TEACHER_OBS_ORDER)}
+
+    # -------------------------------------------------------------------------------------------------- scene
+    def _setup_scene(self):  # -> mujoco.MjSpec (see DirectRLEnv._setup_scene)
+        return load_spec(self.cfg.gear_scene.scene_xml)
+
+    # -------------------------------------------------------------------------------------------- state access
+    def _tcp_pose(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """TCP position (N, 3), world frame, m, and rotation matrix (N, 3, 3) TCP → world."""
+        return (self.sim.site_pos_w[:, self._tcp].float(),
+                self.sim.site_xmat_w[:, self._tcp].float().view(-1, 3, 3))
+
+    def _arm_jacobian(self) -> torch.Tensor:
+        """(N, 6, 7) TCP Jacobian of the arm joints, world frame, rows [linear; angular]."""
+        return self.sim.site_jacobian(self._tcp)[:, :, self._arm_dof].float()
+
+    def shaft_tip_pos(self) -> torch.Tensor:
+        """(N, 3) exact shaft tip (centre of its top face), env frame, m."""
+        return self.sim.site_pos_w[:, self._tip_site].float() - self.sim.env_origins.float()
+
+    def shaft_seated_pos(self) -> torch.Tensor:
+        """(N, 3) exact position of the gear centre when fully seated, env frame, m."""
+        return self.sim.site_pos_w[:, self._seated_site].float() - self.sim.env_origins.float()
+
+    def shaft_estimate_error(self) -> torch.Tensor:
+        """(N, 3) this episode's shaft-estimate error (drawn at reset, constant in the episode), m."""
+        return self._estimate_error
+
+    def tcp_pos(self) -> torch.Tensor:
+        """(N, 3) TCP position, env frame, m."""
+        return self._tcp_pose()[0] - self.sim.env_origins.float()
+
+    def _home_tcp_rotation(self) -> torch.Tensor:
+        """(3, 3) TCP rotation at the arm's home pose (gripper pointing down): the reference of the yaw."""
+        qpos = self._qpos0.expand(self.num_envs, -1).clone()
+        qpos[:, self._arm_q] = torch.tensor(self.cfg.gear_scene.arm_home_qpos, device=self.device)
+        self.sim.write_state(torch.arange(self.num_envs, device=self.device), qpos,
+                             torch.zeros(self.num_envs, self.sim.model.nv, device=self.device))
+        self.sim.kinematics()
+        return self._tcp_pose()[1][0].clone()
+
+    # ------------------------------------------------------------------------------------------------ start bank
+    def _build_start_bank(self, size: int) -> dict[str, torch.Tensor]:
+        """Settled grasp states, built with all ``num_envs`` environments as workers, ``num_envs`` at a time.
+
+        Each state: the TCP at a random point (x, y over the base's range, the gear's bottom ``gear_height_m`` above
+        the shaft tip) with a random hand yaw, reached by damped-least-squares IK from the home pose (kinematics only);
+        the gear placed between the open fingers, its axis vertical; the grip command applied and the physics run
+        for ``settle_s`` with the arm holding its pose and the base out of the way. The settled arm, finger and gear
+        coordinates (env frame) are kept, with the arm's joint targets.
+
+        States whose gear moved more than ``settle_tolerance_m`` from the TCP while settling are left out (drawn
+        again), so every start holds the gear.
+
+        Raises:
+            RuntimeError: if the IK does not reach a target to 0.1 mm / 1 mrad, or every gear of a batch moved more
+                than ``settle_tolerance_m`` in the fingers while settling.
+        """
+        gc, st, n, dev = self.cfg.gear_scene, self.cfg.gear_scene.start, self.num_envs, self.device
+        sim, all_ids = self.sim, torch.arange(n, device=dev)
+        origins = sim.env_origins.float()
+        gear_half_thickness = self.cfg.success.gear_half_thickness_m
+        gear_half_width = self._gear_half_width()
+        bank = {k: [] for k in ("arm_q", "arm_target", "finger_q", "gear_pos", "gear_quat")}
+        while sum(len(b) for b in bank["arm_q"]) < size:
+            u = lambda r: r[0] + (r[1] - r[0]) * torch.rand(n, generator=self.generator, device=dev)  # noqa: E731
+            target = torch.stack([u(st.base_x_m), u(st.base_y_m),
+                                  self._tip_local[2] + gear_half_thickness + u(st.gear_height_m)], dim=1)
+            hand_yaw = u(st.hand_yaw_rad)
+            r_target = _yaw_matrix(hand_yaw) @ self._r_home
+            qpos = self._qpos0.expand(n, -1).clone()
+            qpos[:, self._base_q[:3]] = torch.tensor([-0.5, 0.0, 0.0], device=dev)  # out of the way while settling
+            q = torch.tensor(gc.arm_home_qpos, device=dev).expand(n, -1).clone()
+            for _ in range(100):
+                qpos[:, self._arm_q] = q
+                sim.qpos[:] = (qpos + self._origin_offsets()).to(sim.qpos.dtype)
+                sim.kinematics()
+                pos, rot = self._tcp_pose()
+                err = torch.cat([target + origins - pos, _rotvec_from_matrix(r_target @ rot.transpose(1, 2))], dim=1)
+                if err[:, :3].norm(dim=1).max() < 1e-5 and err[:, 3:].norm(dim=1).max() < 1e-4:
+                    break
+                q = torch.max(torch.min(q + dls_joint_step(self._arm_jacobian(), err, 0.01), self._arm_range[:, 1]),
+                              self._arm_range[:, 0])
+            if err[:, :3].norm(dim=1).max() > 1e-4 or err[:, 3:].norm(dim=1).max() > 1e-3:
+                raise RuntimeError(f"Start-pose IK did not converge: position error {err[:, :3].norm(dim=1).max():.2e}"
+                                   f" m, rotation {err[:, 3:].norm(dim=1).max():.2e} rad.")
+            qpos[:, self._finger_q] = gear_half_width + 0.0005  # just wider than the gear
+            qpos[:, self._gear_q] = torch.cat([target, _yaw_quat(hand_yaw)], dim=1)
+            sim.write_state(all_ids, qpos + self._origin_offsets(), torch.zeros(n, sim.model.nv, device=dev))
+            sim.ctrl[:, self._arm_act] = q.to(sim.ctrl.dtype)
+            sim.ctrl[:, self._grip_act] = gc.grip_ctrl
+            sim.kinematics()
+            sim.step(max(1, round(gc.settle_s / self.physics_dt)))
+            sim.kinematics()
+            gear_pos = sim.site_pos_w[:, self._gear_site].float() - origins
+            slip = (gear_pos - (self._tcp_pose()[0] - origins)).norm(dim=1)
+            keep = (slip <= self.cfg.settle_tolerance_m) & torch.isfinite(sim.qpos.float()).all(dim=1)
+            if not keep.any():
+                raise RuntimeError(f"Every gear moved more than {self.cfg.settle_tolerance_m * 1e3:.1f} mm in the "
+                                   f"fingers while settling the start grasp (least {slip.min() * 1e3:.2f} mm): the "
+                                   "grasp does not hold.")
+            bank["arm_q"].append(sim.qpos[keep][:, self._arm_q].float())
+            bank["arm_target"].append(q[keep])
+            bank["finger_q"].append(sim.qpos[keep][:, self._finger_q].float())
+            bank["gear_pos"].append(gear_pos[keep])
+            bank["gear_quat"].append(sim.qpos[keep][:, self._gear_q[3:]].float())
+        return {k: torch.cat(v)[:size] for k, v in bank.items()}
+
+    def _origin_offsets(self) -> torch.Tensor:
+        """(N, nq) zeros except the env origins in the free joints' position columns (env frame → world)."""
+        off = torch.zeros(self.num_envs, self.sim.model.nq, device=self.device)
+        off[:, self.sim.free_pos_cols] = self.sim.env_origins.float().repeat(1, len(self.sim.free_pos_cols) // 3)
+        return off
+
+    def _gear_half_width(self) -> float:
+        """Outer radius of the gear's colliding geoms (what the fingertip pads touch), m: the largest
+        ``|xy position| + size[0]`` over the gear body's geoms that collide."""
+        model, body = self.sim.model, self._gear_body + 1  # MuJoCo body id (the body arrays skip the world)
+        return max(float(torch.as_tensor(model.geom_pos[g][:2]).norm()) + float(model.geom_size[g][0])
+                   for g in range(model.ngeom) if model.geom_bodyid[g] == body and model.geom_contype[g])
+
+    # ------------------------------------------------------------------------------------------------ actions
+    def _pre_physics_step(self, actions: torch.Tensor) -> None:
+        ac = self.cfg.action
+        self._prev_actions = self._actions
+        self._actions = actions.clamp(-1.0, 1.0)
+        origins = self.sim.env_origins.float()
+        pos, rot = self._tcp_pose()
+        target_pos = (pos - origins + self._actions[:, :3] * ac.pos_scale_m).clamp(self._bounds_lo, self._bounds_hi)
+        r_rel = rot @ self._r_home.T
+        yaw = torch.atan2(r_rel[:, 1, 0], r_rel[:, 0, 0])
+        target_yaw = (yaw + self._actions[:, 3] * ac.yaw_scale_rad).clamp(-ac.yaw_limit_rad, ac.yaw_limit_rad)
+        r_target = _yaw_matrix(target_yaw) @ self._r_home
+        err = torch.cat([target_pos + origins - pos, _rotvec_from_matrix(r_target @ rot.transpose(1, 2))], dim=1)
+        q = self.sim.qpos[:, self._arm_q].float()
+        q_des = q + dls_joint_step(self._arm_jacobian(), err, ac.ik_damping)
+        self._joint_targets = torch.max(torch.min(q_des, self._arm_range[:, 1]), self._arm_range[:, 0])
+
+    def _apply_action(self) -> None:
+        ctrl = self.sim.ctrl
+        ctrl[:, self._arm_act] = self._joint_targets.to(ctrl.dtype)
+        ctrl[:, self._grip_act] = self.cfg.gear_scene.grip_ctrl
+
+    # ---------------------------------------------------------------------------------------------- task state
+    def _compute_state(self) -> dict[str, torch.Tensor]:
+        """The task quantities of the current state that dones, rewards and logs share (all (N,) or (N, 3))."""
+        sim = self.sim
+        gear_pos = sim.site_pos_w[:, self._gear_site].float()
+        gear_quat = sim.body_quat_w[:, self._gear_body].float()
+        seated_pos = sim.site_pos_w[:, self._seated_site].float()
+        shaft_quat = sim.body_quat_w[:, self._base_body].float()
+        tcp_pos = self._tcp_pose()[0]
+        height, radial = axial_radial_error(gear_pos, seated_pos, shaft_quat)
+        seated = gear_seated(gear_pos, gear_quat, seated_pos, shaft_quat, self.cfg.success)
+        dropped = (gear_pos - tcp_pos).norm(dim=1) > self.cfg.terminations.drop_distance_m
+        return {
+            "keypoint_distance": keypoint_distance(gear_pos, gear_quat, seated_pos, shaft_quat, self._keypoints),
+            "height_error": height, "xy_error": radial,
+            "engaged": (radial < self.cfg.success.axis_tolerance_m) & (height < self._tip_above_seated),
+            "seated": seated & ~dropped, "dropped": dropped,
+        }
+
+    # -------------------------------------------------------------------------------------------- observations
+    def _get_observations(self) -> dict[str, torch.Tensor]:
+        sim, nc = self.sim, self.cfg.noise
+        origins = sim.env_origins.float()
+        pos, rot = self._tcp_pose()
+        jac = self._arm_jacobian()
+        ee_vel = (jac @ sim.qvel[:, self._arm_dof].float().unsqueeze(-1)).squeeze(-1)
+        wrench = torch.cat([sim.sensordata[:, self._force], sim.sensordata[:, self._torque]], dim=1).float()
+        noise_std = torch.tensor([nc.wrist_force_n] * 3 + [nc.wrist_torque_nm] * 3, device=self.device)
+        shaft = sim.site_pos_w[:, self._tip_site].float() - origins
+        shaft_est = shaft + self._estimate_error
+        gear_pos = sim.site_pos_w[:, self._gear_site].float()
+        terms = {
+            "joint_pos": sim.qpos[:, self._arm_q + self._finger_q].float(),
+            "joint_vel": sim.qvel[:, self._arm_dof + self._finger_dof].float(),
+            "ee_pos": pos - origins,
+            "ee_rot": torch.cat([rot[:, :, 0], rot[:, :, 1]], dim=1),
+            "ee_lin_vel": ee_vel[:, :3], "ee_ang_vel": ee_vel[:, 3:],
+            "shaft_pos": shaft, "ee_pos_rel_shaft": pos - origins - shaft,
+            "shaft_pos_est": shaft_est, "ee_pos_rel_shaft_est": pos - origins - shaft_est,
+            "gear_pos_rel_seated": gear_pos - sim.site_pos_w[:, self._seated_site].float(),
+            "gear_axis": sim.site_xmat_w[:, self._gear_site].float().view(-1, 3, 3)[:, :, 2],
+            "gear_pos_rel_ee": gear_pos - pos,
+            "prev_action": self._actions,
+        }
+        teacher = concat_terms({**terms, "wrist_wrench": wrench}, TEACHER_OBS_ORDER)
+        noisy = wrench + noise_std * torch.randn(wrench.shape, generator=self.generator, device=self.device)
+        policy = concat_terms({**terms, "wrist_wrench": noisy}, POLICY_OBS_ORDER)
+        return {"policy": policy, "teacher": teacher}
+
+    # -------------------------------------------------------------------------------------------------- rewards
+    def _get_rewards(self) -> torch.Tensor:
+        s, rc = self._state, self.cfg.rewards
+        d = s["keypoint_distance"]
+        terms = torch.stack([
+            squashing_fn(d, *rc.kp_baseline_coef), squashing_fn(d, *rc.kp_coarse_coef),
+            squashing_fn(d, *rc.kp_fine_coef), s["engaged"].float(), s["seated"].float(),
+            (self._actions - self._prev_actions).norm(dim=1), s["dropped"].float(),
+        ], dim=1) * self._reward_weights
+        self._episode_sums += terms
+        return terms.sum(dim=1)
+
+    # ---------------------------------------------------------------------------------------------------- dones
+    def _get_dones(self) -> tuple[torch.Tensor, torch.Tensor]:
+        self._state = s = self._compute_state()
+        first = s["seated"] & (self._first_success_step < 0)
+        self._first_success_step[first] = self.episode_length_buf[first]
+        return s["dropped"].clone(), self.episode_length_buf >= self.max_episode_length
+
+    # ---------------------------------------------------------------------------------------------------- reset
+    def _reset_idx(self, env_ids: torch.Tensor) -> None:
+        if self._state and self.episode_length_buf[env_ids].max() > 0:
+            self._log_episodes(env_ids)
+        super()._reset_idx(env_ids)
+        k, dev, st = len(env_ids), self.device, self.cfg.gear_scene.start
+        pick = torch.randint(len(self._bank["arm_q"]), (k,), generator=self.generator, device=dev)
+        u = lambda r, *shape: r[0] + (r[1] - r[0]) * torch.rand(*shape, generator=self.generator, device=dev)  # noqa: E731
+        gear_pos = self._bank["gear_pos"][pick]
+        base_yaw = u(st.base_yaw_rad, k)
+        # The base goes under the gear: the shaft tip (on the base's z axis) at the gear's xy minus the drawn offset.
+        base_pos = torch.cat([gear_pos[:, :2] - u(st.gear_xy_m, k, 2) - self._tip_local[:2], torch.zeros(k, 1,
+                                                                                                        device=dev)], 1)
+        qpos = self._qpos0.expand(k, -1).clone()
+        qpos[:, self._arm_q] = self._bank["arm_q"][pick]
+        qpos[:, self._finger_q] = self._bank["finger_q"][pick]
+        qpos[:, self._gear_q] = torch.cat([gear_pos, self._bank["gear_quat"][pick]], dim=1)
+        qpos[:, self._base_q] = torch.cat([base_pos, _yaw_quat(base_yaw)], dim=1)
+        qpos += self._origin_offsets()[env_ids]
+        self.sim.write_state(env_ids, qpos, torch.zeros(k, self.sim.model.nv, device=dev))
+        self._joint_targets[env_ids] = self._bank["arm_target"][pick]
+        self.sim.ctrl[env_ids[:, None], torch.tensor(self._arm_act, device=dev)] = \
+            self._joint_targets[env_ids].to(self.sim.ctrl.dtype)
+        self.sim.ctrl[env_ids, self._grip_act] = self.cfg.gear_scene.grip_ctrl
+        self._estimate_error[env_ids] = sample_estimate_error(k, self.cfg.noise.shaft_estimate_error_m,
+                                                              self.generator, dev)
+        self._actions[env_ids] = 0.0
+        self._prev_actions[env_ids] = 0.0
+        self._first_success_step[env_ids] = -1
+        self._episode_sums[env_ids] = 0.0
+
+    def _log_episodes(self, env_ids: torch.Tensor) -> None:
+        """Put the metrics of the episodes ending in ``env_ids`` into ``extras["log"]`` and
+        ``extras["episode_outcomes"]`` (the state is the episode's last)."""
+        log, s = self.extras.setdefault("log", {}), self._state
+        sums = (self._episode_sums[env_ids] / self.cfg.episode_length_s).mean(dim=0).tolist()
+        log.update({f"Episode_Reward/{name}": v for name, v in zip(self._reward_names, sums)})
+        dropped, success = s["dropped"][env_ids], s["seated"][env_ids]
+        xy, height = s["xy_error"][env_ids], s["height_error"][env_ids]
+        first = self._first_success_step[env_ids]
+        self.extras["episode_outcomes"] = {
+            "env_ids": env_ids, "success": success, "crash": dropped, "final_distance": xy,
+            "time_to_success": torch.where(first >= 0, first.float() * self.step_dt, torch.nan)}
+        log["Episode_Metric/success"] = success.float().mean().item()
+        log["Episode_Metric/drop"] = dropped.float().mean().item()
+        if not dropped.all():
+            log["Episode_Metric/final_xy_error"] = xy[~dropped].mean().item()
+            log["Episode_Metric/final_height_error"] = height[~dropped].abs().mean().item()
+        if (first >= 0).any():
+            log["Episode_Metric/time_to_success"] = (first[first >= 0].float() * self.step_dt).mean().item()
