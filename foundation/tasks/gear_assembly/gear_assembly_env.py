@@ -18,11 +18,11 @@ down" every step, so a tilt the arm picks up in contact is corrected. Why the ta
 pose each step: the position error the joint servos see, and with it the force the arm pushes with, is bounded by
 ``pos_scale_m`` — part of keeping contact honest (``docs/gear_physics.md``).
 
-Start (``_reset_idx``): a state drawn from a bank of settled grasps built at construction (``_build_start_bank``:
-arm posed by IK with the TCP at a random point above the shaft region, random hand yaw, the fingers closed on the
-gear by the grip command for ``settle_s``, no weld), and the gear base placed per episode under the gear at a random
-xy offset and yaw. Settling once at construction, not at every reset, keeps resets cheap and lets the one-model
-backend reset a subset of environments (it cannot step one env alone).
+Start (``_reset_idx``): a state drawn from a bank of settled grasps built at construction by the gear scene's own
+grasp recipe (``_build_start_bank``: arm posed by IK with the TCP at a random point above the shaft region, random
+hand yaw, the fingers closed on the gear by the grip command for ``settle_s``, no weld), and the gear base placed per
+episode under the gear at a random xy offset and yaw. Settling once at construction, not at every reset, keeps resets
+cheap and lets the one-model backend reset a subset of environments (it cannot step one env alone).
 
 Frames: world, quaternions (w, x, y, z); env frame = world minus ``sim.env_origins``; metres, radians, seconds.
 """
@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from foundation.envs import DirectRLEnv, DirectRLEnvCfg, SceneCfg, SimCfg
@@ -40,8 +41,10 @@ from foundation.tasks.gear_assembly.observations import (OBS_DIM_CFG, POLICY_OBS
                                                          concat_terms, group_size, sample_estimate_error)
 from foundation.tasks.gear_assembly.rewards import (axial_radial_error, keypoint_distance, keypoint_offsets,
                                                     squashing_fn)
+from foundation.tasks.gear_assembly.harness import GearScene
 from foundation.tasks.gear_assembly.scene_cfg import GearSceneCfg
 from foundation.tasks.gear_assembly.success import GearSuccessCfg, gear_seated
+from foundation.utils.math import quat_to_rotmat
 
 
 @dataclass
@@ -144,10 +147,11 @@ class GearAssemblyEnvCfg(DirectRLEnvCfg):
             ``TEACHER_OBS_ORDER``.
         action_space: 4: TCP (Δx, Δy, Δz, Δyaw).
         gear_scene: Names in the scene MJCF, arm home pose, grip command, settle time and start ranges (gear-scene).
+        wrist_force_sensor, wrist_torque_sensor: The MJCF's force and torque sensors at the hand mount.
         start_bank_size: Settled grasp states built at construction (each with its own TCP point and hand yaw); the
             gear offset and base yaw are drawn fresh at every reset.
         settle_tolerance_m: A bank state whose gear ends farther than this from the TCP after settling is drawn again,
-            m (the gear drops ~1–3 mm while the grip builds up).
+            m (a safeguard: the grasp recipe settles the gear within ~0.1 mm).
     """
 
     sim: SimCfg = field(default_factory=lambda: SimCfg(dt=1.0 / 120.0, backend="mujoco_batch"))
@@ -162,8 +166,10 @@ class GearAssemblyEnvCfg(DirectRLEnvCfg):
     rewards: RewardCfg = field(default_factory=RewardCfg)
     success: GearSuccessCfg = field(default_factory=GearSuccessCfg)
     terminations: TerminationCfg = field(default_factory=TerminationCfg)
+    wrist_force_sensor: str = "wrist_force"
+    wrist_torque_sensor: str = "wrist_torque"
     start_bank_size: int = 1024
-    settle_tolerance_m: float = 0.004
+    settle_tolerance_m: float = 0.002
 
 
 def _rotvec_from_matrix(r: torch.Tensor) -> torch.Tensor:
@@ -228,14 +234,17 @@ class GearAssemblyEnv(DirectRLEnv):
         self._grip_act = sim.actuator_ids([gc.gripper_actuator])[0]
         self._gear_q = sim.joint_qpos_cols([gc.gear_joint])
         self._base_q = sim.joint_qpos_cols([gc.base_joint])
+        self._base_dof = sim.joint_dof_cols([gc.base_joint])
         self._tcp = sim.site_index(gc.tcp_site)
         self._gear_site = sim.site_index(gc.gear_site)
         self._tip_site = sim.site_index(gc.shaft_tip_site)
         self._seated_site = sim.site_index(gc.seated_site)
         self._gear_body = sim.body_index(gc.gear_body)
         self._base_body = sim.body_index(gc.base_body)
-        self._force = sim.sensor_slice("wrist_force")
-        self._torque = sim.sensor_slice("wrist_torque")
+        self._force = sim.sensor_slice(cfg.wrist_force_sensor)
+        self._torque = sim.sensor_slice(cfg.wrist_torque_sensor)
+        self._joint_q = torch.tensor(self._arm_q + self._finger_q, device=dev)  # joint_pos / joint_vel columns
+        self._joint_dof = torch.tensor(self._arm_dof + self._finger_dof, device=dev)
         model = sim.model
         arm_joint_ids = [model.joint(j).id for j in gc.arm_joints]
         self._arm_range = torch.as_tensor(model.jnt_range[arm_joint_ids], dtype=torch.float32, device=dev)
@@ -243,7 +252,6 @@ class GearAssemblyEnv(DirectRLEnv):
         self._tip_local = torch.as_tensor(model.site_pos[self._tip_site], dtype=torch.float32, device=dev)
         self._seated_local = torch.as_tensor(model.site_pos[self._seated_site], dtype=torch.float32, device=dev)
         self._tip_above_seated = float(self._tip_local[2] - self._seated_local[2])
-        self._qpos0 = torch.as_tensor(model.qpos0, dtype=torch.float32, device=dev)
 
         ac = cfg.action
         self._bounds_lo = torch.tensor(ac.ee_bounds_lo_m, device=dev)
@@ -252,6 +260,8 @@ class GearAssemblyEnv(DirectRLEnv):
         self._prev_actions = torch.zeros(n, 4, device=dev)
         self._joint_targets = torch.zeros(n, 7, device=dev)
         self._estimate_error = torch.zeros(n, 3, device=dev)
+        nc = cfg.noise
+        self._wrench_noise_std = torch.tensor([nc.wrist_force_n] * 3 + [nc.wrist_torque_nm] * 3, device=dev)
         self._first_success_step = torch.full((n,), -1, dtype=torch.long, device=dev)
         self._keypoints = keypoint_offsets(cfg.rewards.num_keypoints, cfg.rewards.keypoint_scale_m).to(dev)
         self._reward_names = ("kp_baseline", "kp_coarse", "kp_fine", "engaged", "success", "action_rate", "drop")
@@ -260,7 +270,11 @@ class GearAssemblyEnv(DirectRLEnv):
                                              rc.action_rate, rc.drop], device=dev)
         self._episode_sums = torch.zeros(n, len(self._reward_names), device=dev)
         self._state: dict[str, torch.Tensor] = {}
-        self._r_home = self._home_tcp_rotation()
+        # The gear scene's grasp recipe on one MjData of this env's model: the start bank, and the TCP orientation at
+        # the home pose (gripper pointing down), the reference of the yaw.
+        self._grasp_scene = GearScene(cfg.gear_scene, model=model)
+        self._r_home = quat_to_rotmat(torch.as_tensor(self._grasp_scene.home_tcp_quat(), dtype=torch.float32,
+                                                      device=dev))
         self._bank = self._build_start_bank(cfg.start_bank_size)
         self.reset()
 
@@ -298,94 +312,52 @@ class GearAssemblyEnv(DirectRLEnv):
         """(N, 3) TCP position, env frame, m."""
         return self._tcp_pose()[0] - self.sim.env_origins.float()
 
-    def _home_tcp_rotation(self) -> torch.Tensor:
-        """(3, 3) TCP rotation at the arm's home pose (gripper pointing down): the reference of the yaw."""
-        qpos = self._qpos0.expand(self.num_envs, -1).clone()
-        qpos[:, self._arm_q] = torch.tensor(self.cfg.gear_scene.arm_home_qpos, device=self.device)
-        self.sim.write_state(torch.arange(self.num_envs, device=self.device), qpos,
-                             torch.zeros(self.num_envs, self.sim.model.nv, device=self.device))
-        self.sim.kinematics()
-        return self._tcp_pose()[1][0].clone()
+    def debug_markers(self) -> dict[str, torch.Tensor]:
+        """Points to draw in renderings: ``{"shaft_estimate": (N, 3)}``, the shaft tip the policy is told, env
+        frame, m."""
+        return {"shaft_estimate": self.shaft_tip_pos() + self._estimate_error}
 
     # ------------------------------------------------------------------------------------------------ start bank
     def _build_start_bank(self, size: int) -> dict[str, torch.Tensor]:
-        """Settled grasp states, built with all ``num_envs`` environments as workers, ``num_envs`` at a time.
+        """Settled grasp states, made by the gear scene's own grasp recipe (``GearScene.reset`` of
+        ``harness.py``, on one ``MjData`` of this env's single-env model, so the same options and time step).
 
-        Each state: the TCP at a random point (x, y over the base's range, the gear's bottom ``gear_height_m`` above
-        the shaft tip) with a random hand yaw, reached by damped-least-squares IK from the home pose (kinematics only);
-        the gear placed between the open fingers, its axis vertical; the grip command applied and the physics run
-        for ``settle_s`` with the arm holding its pose and the base out of the way. The settled arm, finger and gear
-        coordinates (env frame) are kept, with the arm's joint targets.
-
-        States whose gear moved more than ``settle_tolerance_m`` from the TCP while settling are left out (drawn
-        again), so every start holds the gear.
+        Each state: the arm posed by IK with the TCP at a random point above the shaft region (``gear_scene.start``
+        ranges) and a random hand yaw, the gear between the fingertip pads, the grip command applied and the physics
+        run for ``settle_s`` (no weld). The whole single-env ``qpos``, ``qvel`` and ``ctrl`` are kept; a reset
+        replaces only the base's pose. States whose gear ended farther than ``settle_tolerance_m`` from the TCP are
+        left out (drawn again), so every start holds the gear.
 
         Raises:
-            RuntimeError: if the IK does not reach a target to 0.1 mm / 1 mrad, or every gear of a batch moved more
-                than ``settle_tolerance_m`` in the fingers while settling.
+            RuntimeError: if more than half of the settled grasps lost the gear.
         """
-        gc, st, n, dev = self.cfg.gear_scene, self.cfg.gear_scene.start, self.num_envs, self.device
-        sim, all_ids = self.sim, torch.arange(n, device=dev)
-        origins = sim.env_origins.float()
-        gear_half_thickness = self.cfg.success.gear_half_thickness_m
-        gear_half_width = self._gear_half_width()
-        bank = {k: [] for k in ("arm_q", "arm_target", "finger_q", "gear_pos", "gear_quat")}
-        while sum(len(b) for b in bank["arm_q"]) < size:
-            u = lambda r: r[0] + (r[1] - r[0]) * torch.rand(n, generator=self.generator, device=dev)  # noqa: E731
-            target = torch.stack([u(st.base_x_m), u(st.base_y_m),
-                                  self._tip_local[2] + gear_half_thickness + u(st.gear_height_m)], dim=1)
-            hand_yaw = u(st.hand_yaw_rad)
-            r_target = _yaw_matrix(hand_yaw) @ self._r_home
-            qpos = self._qpos0.expand(n, -1).clone()
-            qpos[:, self._base_q[:3]] = torch.tensor([-0.5, 0.0, 0.0], device=dev)  # out of the way while settling
-            q = torch.tensor(gc.arm_home_qpos, device=dev).expand(n, -1).clone()
-            for _ in range(100):
-                qpos[:, self._arm_q] = q
-                sim.qpos[:] = (qpos + self._origin_offsets()).to(sim.qpos.dtype)
-                sim.kinematics()
-                pos, rot = self._tcp_pose()
-                err = torch.cat([target + origins - pos, _rotvec_from_matrix(r_target @ rot.transpose(1, 2))], dim=1)
-                if err[:, :3].norm(dim=1).max() < 1e-5 and err[:, 3:].norm(dim=1).max() < 1e-4:
-                    break
-                q = torch.max(torch.min(q + dls_joint_step(self._arm_jacobian(), err, 0.01), self._arm_range[:, 1]),
-                              self._arm_range[:, 0])
-            if err[:, :3].norm(dim=1).max() > 1e-4 or err[:, 3:].norm(dim=1).max() > 1e-3:
-                raise RuntimeError(f"Start-pose IK did not converge: position error {err[:, :3].norm(dim=1).max():.2e}"
-                                   f" m, rotation {err[:, 3:].norm(dim=1).max():.2e} rad.")
-            qpos[:, self._finger_q] = gear_half_width + 0.0005  # just wider than the gear
-            qpos[:, self._gear_q] = torch.cat([target, _yaw_quat(hand_yaw)], dim=1)
-            sim.write_state(all_ids, qpos + self._origin_offsets(), torch.zeros(n, sim.model.nv, device=dev))
-            sim.ctrl[:, self._arm_act] = q.to(sim.ctrl.dtype)
-            sim.ctrl[:, self._grip_act] = gc.grip_ctrl
-            sim.kinematics()
-            sim.step(max(1, round(gc.settle_s / self.physics_dt)))
-            sim.kinematics()
-            gear_pos = sim.site_pos_w[:, self._gear_site].float() - origins
-            slip = (gear_pos - (self._tcp_pose()[0] - origins)).norm(dim=1)
-            keep = (slip <= self.cfg.settle_tolerance_m) & torch.isfinite(sim.qpos.float()).all(dim=1)
-            if not keep.any():
-                raise RuntimeError(f"Every gear moved more than {self.cfg.settle_tolerance_m * 1e3:.1f} mm in the "
-                                   f"fingers while settling the start grasp (least {slip.min() * 1e3:.2f} mm): the "
-                                   "grasp does not hold.")
-            bank["arm_q"].append(sim.qpos[keep][:, self._arm_q].float())
-            bank["arm_target"].append(q[keep])
-            bank["finger_q"].append(sim.qpos[keep][:, self._finger_q].float())
-            bank["gear_pos"].append(gear_pos[keep])
-            bank["gear_quat"].append(sim.qpos[keep][:, self._gear_q[3:]].float())
-        return {k: torch.cat(v)[:size] for k, v in bank.items()}
+        scene = self._grasp_scene
+        rng = np.random.default_rng(int(torch.randint(2**62, (1,), generator=self.generator)))
+        states, rejected = [], 0
+        while len(states) < size:
+            scene.reset(rng)
+            d = scene.data
+            slip = float(np.linalg.norm(d.site_xpos[scene.gear_site] - d.site_xpos[scene.tcp]))
+            if slip <= self.cfg.settle_tolerance_m and np.isfinite(d.qpos).all():
+                states.append(np.concatenate([d.qpos, d.qvel, d.ctrl]))
+            else:
+                rejected += 1
+                if rejected > size // 2 + 1:
+                    raise RuntimeError(f"{rejected} settled start grasps lost the gear (farther than "
+                                       f"{self.cfg.settle_tolerance_m * 1e3:.1f} mm from the TCP): the grasp does "
+                                       "not hold.")
+        table = torch.as_tensor(np.stack(states), dtype=torch.float32, device=self.device)
+        nq, nv = self.sim.model.nq, self.sim.model.nv
+        bank = {"qpos": table[:, :nq], "qvel": table[:, nq:nq + nv], "ctrl": table[:, nq + nv:]}
+        bank["qvel"][:, self._base_dof] = 0.0
+        return bank
 
-    def _origin_offsets(self) -> torch.Tensor:
-        """(N, nq) zeros except the env origins in the free joints' position columns (env frame → world)."""
-        off = torch.zeros(self.num_envs, self.sim.model.nq, device=self.device)
-        off[:, self.sim.free_pos_cols] = self.sim.env_origins.float().repeat(1, len(self.sim.free_pos_cols) // 3)
+    def _origin_offsets(self, env_ids: torch.Tensor) -> torch.Tensor:
+        """(K, nq) zeros except the env origins in the free joints' position columns (env frame → world)."""
+        off = torch.zeros(len(env_ids), self.sim.model.nq, device=self.device)
+        origins = self.sim.env_origins[env_ids].float()
+        off[:, self.sim.free_pos_cols] = origins.repeat(1, len(self.sim.free_pos_cols) // 3)
         return off
-
-    def _gear_half_width(self) -> float:
-        """Outer radius of the gear's colliding geoms (what the fingertip pads touch), m: the largest
-        ``|xy position| + size[0]`` over the gear body's geoms that collide."""
-        model, body = self.sim.model, self._gear_body + 1  # MuJoCo body id (the body arrays skip the world)
-        return max(float(torch.as_tensor(model.geom_pos[g][:2]).norm()) + float(model.geom_size[g][0])
-                   for g in range(model.ngeom) if model.geom_bodyid[g] == body and model.geom_contype[g])
 
     # ------------------------------------------------------------------------------------------------ actions
     def _pre_physics_step(self, actions: torch.Tensor) -> None:
@@ -430,19 +402,18 @@ class GearAssemblyEnv(DirectRLEnv):
 
     # -------------------------------------------------------------------------------------------- observations
     def _get_observations(self) -> dict[str, torch.Tensor]:
-        sim, nc = self.sim, self.cfg.noise
+        sim = self.sim
         origins = sim.env_origins.float()
         pos, rot = self._tcp_pose()
         jac = self._arm_jacobian()
         ee_vel = (jac @ sim.qvel[:, self._arm_dof].float().unsqueeze(-1)).squeeze(-1)
         wrench = torch.cat([sim.sensordata[:, self._force], sim.sensordata[:, self._torque]], dim=1).float()
-        noise_std = torch.tensor([nc.wrist_force_n] * 3 + [nc.wrist_torque_nm] * 3, device=self.device)
         shaft = sim.site_pos_w[:, self._tip_site].float() - origins
         shaft_est = shaft + self._estimate_error
         gear_pos = sim.site_pos_w[:, self._gear_site].float()
         terms = {
-            "joint_pos": sim.qpos[:, self._arm_q + self._finger_q].float(),
-            "joint_vel": sim.qvel[:, self._arm_dof + self._finger_dof].float(),
+            "joint_pos": sim.qpos[:, self._joint_q].float(),
+            "joint_vel": sim.qvel[:, self._joint_dof].float(),
             "ee_pos": pos - origins,
             "ee_rot": torch.cat([rot[:, :, 0], rot[:, :, 1]], dim=1),
             "ee_lin_vel": ee_vel[:, :3], "ee_ang_vel": ee_vel[:, 3:],
@@ -454,7 +425,7 @@ class GearAssemblyEnv(DirectRLEnv):
             "prev_action": self._actions,
         }
         teacher = concat_terms({**terms, "wrist_wrench": wrench}, TEACHER_OBS_ORDER)
-        noisy = wrench + noise_std * torch.randn(wrench.shape, generator=self.generator, device=self.device)
+        noisy = wrench + self._wrench_noise_std * torch.randn(wrench.shape, generator=self.generator, device=self.device)
         policy = concat_terms({**terms, "wrist_wrench": noisy}, POLICY_OBS_ORDER)
         return {"policy": policy, "teacher": teacher}
 
@@ -483,24 +454,16 @@ class GearAssemblyEnv(DirectRLEnv):
             self._log_episodes(env_ids)
         super()._reset_idx(env_ids)
         k, dev, st = len(env_ids), self.device, self.cfg.gear_scene.start
-        pick = torch.randint(len(self._bank["arm_q"]), (k,), generator=self.generator, device=dev)
+        pick = torch.randint(len(self._bank["qpos"]), (k,), generator=self.generator, device=dev)
         u = lambda r, *shape: r[0] + (r[1] - r[0]) * torch.rand(*shape, generator=self.generator, device=dev)  # noqa: E731
-        gear_pos = self._bank["gear_pos"][pick]
-        base_yaw = u(st.base_yaw_rad, k)
+        qpos = self._bank["qpos"][pick].clone()
+        gear_xy = qpos[:, self._gear_q[:2]]
         # The base goes under the gear: the shaft tip (on the base's z axis) at the gear's xy minus the drawn offset.
-        base_pos = torch.cat([gear_pos[:, :2] - u(st.gear_xy_m, k, 2) - self._tip_local[:2], torch.zeros(k, 1,
-                                                                                                        device=dev)], 1)
-        qpos = self._qpos0.expand(k, -1).clone()
-        qpos[:, self._arm_q] = self._bank["arm_q"][pick]
-        qpos[:, self._finger_q] = self._bank["finger_q"][pick]
-        qpos[:, self._gear_q] = torch.cat([gear_pos, self._bank["gear_quat"][pick]], dim=1)
-        qpos[:, self._base_q] = torch.cat([base_pos, _yaw_quat(base_yaw)], dim=1)
-        qpos += self._origin_offsets()[env_ids]
-        self.sim.write_state(env_ids, qpos, torch.zeros(k, self.sim.model.nv, device=dev))
-        self._joint_targets[env_ids] = self._bank["arm_target"][pick]
-        self.sim.ctrl[env_ids[:, None], torch.tensor(self._arm_act, device=dev)] = \
-            self._joint_targets[env_ids].to(self.sim.ctrl.dtype)
-        self.sim.ctrl[env_ids, self._grip_act] = self.cfg.gear_scene.grip_ctrl
+        base_xy = gear_xy - u(st.gear_xy_m, k, 2) - self._tip_local[:2]
+        qpos[:, self._base_q] = torch.cat([base_xy, torch.zeros(k, 1, device=dev), _yaw_quat(u(st.base_yaw_rad, k))], 1)
+        self.sim.write_state(env_ids, qpos + self._origin_offsets(env_ids), self._bank["qvel"][pick])
+        self.sim.ctrl[env_ids] = self._bank["ctrl"][pick].to(self.sim.ctrl.dtype)
+        self._joint_targets[env_ids] = self._bank["ctrl"][pick][:, self._arm_act]
         self._estimate_error[env_ids] = sample_estimate_error(k, self.cfg.noise.shaft_estimate_error_m,
                                                               self.generator, dev)
         self._actions[env_ids] = 0.0
