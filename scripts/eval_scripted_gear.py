@@ -1,19 +1,24 @@
-"""Scripted-insertion baseline of the gear-assembly task, through the env API: success / drop / final xy error.
+"""Scripted-insertion baseline of the gear-assembly task, through the env API: success, drops, final xy error and the
+deepest gear-base penetration.
 
     python scripts/eval_scripted_gear.py [--num_envs 256] [--estimate_error_mm 5] [--seed 1] [overrides...]
+    python scripts/eval_scripted_gear.py --aim_off_axis_mm 3 --max_push_mm 5     # is the contact honest?
 
 The scripted controller (``foundation.tasks.gear_assembly.scripted``: move above the shaft, descend along its axis)
 is driven as a policy of the ``gear_assembly`` env: each step its TCP target becomes the action
 ``(target - tcp) / action.pos_scale_m`` (yaw 0), so it goes through the same IK, servos and contact as a learned
-policy. It aims at the shaft tip the env reports plus the episode's shaft-estimate error (the env's per-reset draw,
-each axis ~ U(±estimate_error_mm)): 0 is the exact shaft pose. One episode per environment, evaluated by
-``foundation.rsl_rl.evaluation.evaluate`` as the learned policies are; the printed numbers are the README's baseline
-row.
+policy; its largest approach step is the action scale. It aims at the shaft tip the env reports plus the episode's
+shaft-estimate error (the env's per-reset draw, each axis ~ U(±estimate_error_mm); 0 is the exact shaft pose), plus,
+with ``--aim_off_axis_mm``, a fixed horizontal offset in a random direction per episode. ``--max_push_mm`` is how far
+ahead of the TCP its target may be while descending: the push on a blocked gear (a learned policy may push with up to
+``action.pos_scale_m``). One episode per environment, evaluated by ``foundation.rsl_rl.evaluation.evaluate`` as the
+learned policies are; the first line of the output is the README's baseline row.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import time
 
 import torch
@@ -31,51 +36,83 @@ class ScriptedPolicy(torch.nn.Module):
 
     It reads the TCP, the exact shaft pose and the episode's estimate error from the env (not from the observation),
     and returns (N, 4) actions in [-1, 1].
+
+    Args:
+        env: The environment.
+        cfg: Controller set-points; by default ``ScriptedInsertionCfg`` with ``max_step_m`` = the action scale.
+        aim_off_axis_m: Horizontal aiming error, drawn per episode in a random direction, m.
+
+    Raises:
+        ValueError: if ``cfg.max_step_m`` or ``cfg.max_push_m`` exceeds the action scale (the steps would be clipped).
     """
 
-    def __init__(self, env: GearAssemblyEnv, cfg: ScriptedInsertionCfg | None = None) -> None:
+    def __init__(self, env: GearAssemblyEnv, cfg: ScriptedInsertionCfg | None = None,
+                 aim_off_axis_m: float = 0.0) -> None:
         super().__init__()
+        scale = env.cfg.action.pos_scale_m
+        cfg = cfg or ScriptedInsertionCfg(max_step_m=scale)
+        if max(cfg.max_step_m, cfg.max_push_m) > scale + 1e-12:
+            raise ValueError(f"The scripted controller's max_step_m ({cfg.max_step_m}) and max_push_m "
+                             f"({cfg.max_push_m}) must not exceed the action scale ({scale} m).")
         self.env = env
         self.controller = ScriptedInsertion(env.num_envs, cfg, env.device)
-        if self.controller.cfg.max_step_m > env.cfg.action.pos_scale_m + 1e-12:
-            raise ValueError(f"The scripted controller's max_step_m ({self.controller.cfg.max_step_m}) exceeds the "
-                             f"action scale ({env.cfg.action.pos_scale_m} m): its steps would be clipped.")
+        self.aim_off_axis_m = aim_off_axis_m
+        self.aim_offset = torch.zeros(env.num_envs, 3, device=env.device)
 
     def reset(self, dones: torch.Tensor | None = None) -> None:
-        """Restart the phase machine of the envs whose episode ended (all when ``dones`` is None)."""
-        self.controller.reset(None if dones is None else dones.nonzero(as_tuple=False).squeeze(-1))
+        """Restart the phase machine of the envs whose episode ended (all when ``dones`` is None) and draw their
+        aiming offset."""
+        ids = (torch.arange(self.env.num_envs, device=self.env.device) if dones is None
+               else dones.nonzero(as_tuple=False).squeeze(-1))
+        self.controller.reset(ids)
+        angle = 2 * math.pi * torch.rand(len(ids), generator=self.env.generator, device=self.env.device)
+        self.aim_offset[ids, 0] = self.aim_off_axis_m * torch.cos(angle)
+        self.aim_offset[ids, 1] = self.aim_off_axis_m * torch.sin(angle)
 
     def forward(self, obs) -> torch.Tensor:  # noqa: ARG002  (the controller reads the env, not the observation)
         env = self.env
-        error = env.shaft_estimate_error()
+        aim = env.shaft_estimate_error() + self.aim_offset
         tcp = env.tcp_pos()
-        target = self.controller.compute(tcp, env.shaft_tip_pos() + error, env.shaft_seated_pos() + error)
+        target = self.controller.compute(tcp, env.shaft_tip_pos() + aim, env.shaft_seated_pos() + aim)
         actions = torch.zeros(env.num_envs, env.num_actions, device=env.device)
         actions[:, :3] = (target - tcp) / env.cfg.action.pos_scale_m
         return actions.clamp(-1.0, 1.0)
 
 
-class _FirstOutcomes(RslRlVecEnvWrapper):
-    """The rsl-rl wrapper, also keeping each env's first episode's ``time_to_success`` (s, NaN if none)."""
+class _FirstEpisodes(RslRlVecEnvWrapper):
+    """The rsl-rl wrapper, also recording each env's first episode's time to success (s, NaN if none) and deepest
+    gear-base penetration (m)."""
 
     def __init__(self, env: GearAssemblyEnv) -> None:
         super().__init__(env)
+        gc = env.cfg.gear_scene
+        self._gear_geoms = env.sim.body_geom_ids(gc.gear_body)
+        self._base_geoms = env.sim.body_geom_ids(gc.base_body)
         self.time_to_success = torch.full((env.num_envs,), float("nan"))
-        self._seen = torch.zeros(env.num_envs, dtype=torch.bool)
+        self.max_penetration = torch.zeros(env.num_envs)
+        self._done = torch.zeros(env.num_envs, dtype=torch.bool)
 
     def step(self, actions):
+        penetration = self.env.sim.max_penetration(self._gear_geoms, self._base_geoms).float().cpu()
+        self.max_penetration = torch.where(self._done, self.max_penetration,
+                                           torch.maximum(self.max_penetration, penetration))
         out = super().step(actions)
         outcomes = out[3].get("episode_outcomes")
         if outcomes is not None:
-            ids = outcomes["env_ids"][~self._seen[outcomes["env_ids"]]]
-            self.time_to_success[ids] = outcomes["time_to_success"][~self._seen[outcomes["env_ids"]]].cpu()
-            self._seen[ids] = True
+            first = ~self._done[outcomes["env_ids"].cpu()]
+            ids = outcomes["env_ids"].cpu()[first]
+            self.time_to_success[ids] = outcomes["time_to_success"].cpu()[first]
+            self._done[ids] = True
         return out
 
 
-def run(num_envs: int, estimate_error_mm: float, seed: int, overrides: list[str]) -> tuple[EvalResult, dict]:
-    """Evaluate the scripted insertion on ``num_envs`` episodes; returns the result and extra metrics
-    (``time_to_success_s``: mean over successful episodes, ``seconds``: wall-clock).
+def run(num_envs: int, estimate_error_mm: float, seed: int, overrides: list[str], aim_off_axis_mm: float = 0.0,
+        max_push_mm: float | None = None) -> tuple[EvalResult, dict]:
+    """Evaluate the scripted insertion on ``num_envs`` episodes.
+
+    Returns:
+        The :class:`EvalResult` and ``{"time_to_success_s": mean over successful episodes, "max_penetration_m":
+        deepest gear-base penetration of any episode, "seconds": wall-clock}``.
 
     Raises:
         ConfigError: on a bad override.
@@ -85,12 +122,15 @@ def run(num_envs: int, estimate_error_mm: float, seed: int, overrides: list[str]
                                                  f"env.noise.shaft_estimate_error_m={estimate_error_mm / 1000.0}",
                                                  *overrides])["env"]
     env = make_env("gear_assembly", env_cfg)
-    wrapped = _FirstOutcomes(env)
+    cfg = ScriptedInsertionCfg(max_step_m=env_cfg.action.pos_scale_m)
+    if max_push_mm is not None:
+        cfg.max_push_m = max_push_mm / 1000.0
+    wrapped = _FirstEpisodes(env)
     start = time.perf_counter()
-    result = evaluate(ScriptedPolicy(env), wrapped, seed=seed)
+    result = evaluate(ScriptedPolicy(env, cfg, aim_off_axis_mm / 1000.0), wrapped, seed=seed)
     times = wrapped.time_to_success[~torch.isnan(wrapped.time_to_success)]
     extra = {"time_to_success_s": times.mean().item() if len(times) else float("nan"),
-             "seconds": time.perf_counter() - start}
+             "max_penetration_m": wrapped.max_penetration.max().item(), "seconds": time.perf_counter() - start}
     return result, extra
 
 
@@ -100,15 +140,22 @@ def main() -> None:
     parser.add_argument("--num_envs", type=int, default=256, help="Episodes (one per environment).")
     parser.add_argument("--estimate_error_mm", type=float, default=0.0,
                         help="Bound of the per-episode shaft-estimate error, each axis ~ U(±bound), mm.")
+    parser.add_argument("--aim_off_axis_mm", type=float, default=0.0,
+                        help="Fixed horizontal aiming error in a random direction per episode, mm.")
+    parser.add_argument("--max_push_mm", type=float, default=None,
+                        help="Lead of the target over the TCP while descending, mm (default: the controller's).")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("overrides", nargs="*", help="env.* overrides, e.g. env.episode_length_s=8")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    result, extra = run(args.num_envs, args.estimate_error_mm, args.seed, args.overrides)
-    print(f"scripted insertion, shaft estimate error ±{args.estimate_error_mm:g} mm: success "
+    result, extra = run(args.num_envs, args.estimate_error_mm, args.seed, args.overrides, args.aim_off_axis_mm,
+                        args.max_push_mm)
+    print(f"scripted insertion, shaft estimate error ±{args.estimate_error_mm:g} mm"
+          f"{f', aimed {args.aim_off_axis_mm:g} mm off the axis' if args.aim_off_axis_mm else ''}: success "
           f"{100 * result.success_rate:.1f} %, drop {100 * result.crash_rate:.1f} %, final xy error "
-          f"{1000 * result.final_distance_m:.2f} mm, time to success {extra['time_to_success_s']:.2f} s "
-          f"({result.num_episodes} episodes, {extra['seconds']:.0f} s wall-clock)")
+          f"{1000 * result.final_distance_m:.2f} mm, time to success {extra['time_to_success_s']:.2f} s, "
+          f"max penetration {1000 * extra['max_penetration_m']:.2f} mm ({result.num_episodes} episodes, "
+          f"{extra['seconds']:.0f} s wall-clock)")
 
 
 if __name__ == "__main__":

@@ -52,9 +52,12 @@ class ActionCfg:
     """Delta end-effector pose action, turned into joint targets by damped-least-squares IK.
 
     Attributes:
-        pos_scale_m: TCP translation per policy step at |a| = 1, m. 0.01 m at 30 Hz = 0.3 m/s; Isaac Lab Factory
-            uses 0.02 m at 15 Hz. Equal to the scripted controller's largest step (``ScriptedInsertionCfg.max_step_m``)
-            so that the scripted insertion is an action sequence in [-1, 1].
+        pos_scale_m: TCP translation per policy step at |a| = 1, m (commanded 7.5 cm/s at 30 Hz; Isaac Lab Factory:
+            0.02 m at 15 Hz). It also bounds the push on a blocked gear (the target leads the TCP by at most this), and
+            was chosen for that by measurement: the scripted insertion pushing with a lead of 1 / 2.5 / 5 / 10 mm
+            reached 0.31 / 0.48 / 0.61–0.94 / 0.96 mm of gear-base penetration (the issue's bound: 0.5 mm), without
+            seating more often 3 mm off the axis (``scripts/eval_scripted_gear.py --aim_off_axis_mm 3
+            --max_push_mm 2.5``, 32 episodes each, dt 1/360). With a 2.5 mm lead it seats in 2.8 s on average.
         yaw_scale_rad: Hand yaw per policy step at |a| = 1, rad (Factory: 0.097 rad per axis).
         yaw_limit_rad: The target yaw is clipped to ± this from the home yaw, rad (joint 7 has ±2.9 rad of range;
             the start draws ±30°).
@@ -64,7 +67,7 @@ class ActionCfg:
             x 0.45–0.55, y ±0.1 m) with room to move, and above the base plate.
     """
 
-    pos_scale_m: float = 0.01
+    pos_scale_m: float = 0.0025
     yaw_scale_rad: float = 0.1
     yaw_limit_rad: float = math.pi / 2
     ik_damping: float = 0.05
@@ -136,28 +139,30 @@ class GearAssemblyEnvCfg(DirectRLEnvCfg):
     """Gear-assembly task config.
 
     Attributes:
-        sim: dt 1/120 s (Isaac Lab's gear tasks; gear-scene's measurements are at this step), the ``mujoco_batch``
+        sim: dt 1/360 s, the scene's own time step (its contact ``solref`` is tuned to it; ``docs/gear_physics.md``),
+            the ``mujoco_batch``
             backend (N simulations on threads: ~3× the one-model backend for this contact-rich scene, DESIGN.md §5
             and ``scripts/benchmark_env.py``).
         scene: 256 envs; spacing 2 m (copies in one model must not reach each other: the Panda reaches 0.86 m).
-        decimation: 4 → 30 Hz policy (Isaac Lab's gear-assembly task).
-        episode_length_s: 6 s = 180 policy steps (Isaac Lab's gear task: 6.66 s); see ``scripts/eval_scripted_gear.py``
-            for the scripted insertion's time to success.
+        decimation: 12 → 30 Hz policy (Isaac Lab's gear-assembly task).
+        episode_length_s: 8 s = 240 policy steps (Isaac Lab's gear task: 6.66 s): the scripted insertion with its
+            default 1 mm push seats in 4.6 s on average, 2.8 s pushing with the full action (``eval_scripted_gear.py``).
         observation_space: Size of the ``policy`` group (``POLICY_OBS_ORDER``); the ``teacher`` group is
             ``TEACHER_OBS_ORDER``.
         action_space: 4: TCP (Δx, Δy, Δz, Δyaw).
         gear_scene: Names in the scene MJCF, arm home pose, grip command, settle time and start ranges (gear-scene).
         wrist_force_sensor, wrist_torque_sensor: The MJCF's force and torque sensors at the hand mount.
-        start_bank_size: Settled grasp states built at construction (each with its own TCP point and hand yaw); the
-            gear offset and base yaw are drawn fresh at every reset.
+        start_bank_size: Settled grasp states built at construction (each with its own TCP point and hand yaw; ~55 ms
+            each on the 2-core CPU: 1 s of settling at dt 1/360); the gear offset and base yaw are drawn fresh at every
+            reset.
         settle_tolerance_m: A bank state whose gear ends farther than this from the TCP after settling is drawn again,
             m (a safeguard: the grasp recipe settles the gear within ~0.1 mm).
     """
 
-    sim: SimCfg = field(default_factory=lambda: SimCfg(dt=1.0 / 120.0, backend="mujoco_batch"))
+    sim: SimCfg = field(default_factory=lambda: SimCfg(dt=1.0 / 360.0, backend="mujoco_batch"))
     scene: SceneCfg = field(default_factory=lambda: SceneCfg(num_envs=256, env_spacing=2.0))
-    decimation: int = 4
-    episode_length_s: float = 6.0
+    decimation: int = 12
+    episode_length_s: float = 8.0
     observation_space: int = group_size(POLICY_OBS_ORDER)
     action_space: int = 4
     gear_scene: GearSceneCfg = field(default_factory=GearSceneCfg)
@@ -168,7 +173,7 @@ class GearAssemblyEnvCfg(DirectRLEnvCfg):
     terminations: TerminationCfg = field(default_factory=TerminationCfg)
     wrist_force_sensor: str = "wrist_force"
     wrist_torque_sensor: str = "wrist_torque"
-    start_bank_size: int = 1024
+    start_bank_size: int = 256
     settle_tolerance_m: float = 0.002
 
 
