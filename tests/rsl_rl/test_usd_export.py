@@ -3,8 +3,8 @@
 The rollout runs in-process on the tiny teacher checkpoint of ``tests/conftest.py``; the test records env 0's body
 pose (``sim.body_pos_w``, ``sim.body_quat_w``, env frame) after every env step by wrapping
 ``RslRlVecEnvWrapper.step`` (with ``mj_kinematics`` first: after ``mj_step``, ``xpos``/``xquat`` still hold the
-pose before the step's integration), then compares it with the stage. The stage holds one prim per visible geom (MuJoCo's
-exporter), so the body pose is recovered from a geom's sampled world transform and its fixed pose in the body
+pose before the step's integration), then compares it with the stage. The stage holds one prim per visible geom
+(MuJoCo's exporter), so the body pose is recovered from a geom's sampled world transform and its fixed pose in the body
 (``geom_pos``, ``geom_quat``). Tolerance 1e-6 m / 1e-6 (the exporter writes float64 matrices of float64 poses).
 """
 

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 pxr = pytest.importorskip("pxr", reason="usd-core (pip install -e .) provides pxr")
-from pxr import Gf, Usd, UsdGeom, UsdPhysics  # noqa: E402
+from pxr import Usd, UsdGeom, UsdPhysics  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 USD_DIR = REPO / "USD"
