@@ -16,6 +16,11 @@ setup(
     include_package_data=True,
     install_requires=[
         "mujoco==4.0.0",
+        # MuJoCo's OpenUSD support, i.e. the `usd` extra of mujoco 4.0.0: the USD decoder of MjSpec.from_file
+        # (env.robot.spawn.usd_path) and pxr for the mujoco.usd rollout exporter (play.py --usd) and the USD tests.
+        "mujoco-usd==4.0.0",
+        "usd-core==25.11",  # the version mujoco-usd 4.0.0 is built against
+        "pillow>=10",  # mujoco.usd writes the model's textures with it
         "mujoco-warp==4.0.0",
         "warp-lang==1.19.0",
         "rsl-rl-lib==5.5.1",

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Literal
+
+from foundation.sim.usd import USD_EXTENSIONS
 
 
 @dataclass
@@ -37,6 +40,31 @@ class SceneCfg:
 
     num_envs: int = 1024
     env_spacing: float = 0.0
+
+
+@dataclass
+class SpawnCfg:
+    """Where a robot's model comes from, with Isaac Lab's name (``sim_utils.UsdFileCfg(usd_path=...)``).
+
+    Attributes:
+        usd_path: OpenUSD file of the robot (e.g. ``USD/crazyflie/cf2x.usda``, relative to the working directory),
+            loaded instead of the task's MJCF ``asset_path`` with MuJoCo's USD decoder (``foundation.sim.usd``).
+            None: the MJCF.
+
+    Raises:
+        ValueError: if ``usd_path`` does not exist or has no USD extension (``.usd``, ``.usda``, ``.usdc``).
+    """
+
+    usd_path: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.usd_path is None:
+            return
+        if not self.usd_path.lower().endswith(USD_EXTENSIONS):
+            raise ValueError(f"spawn.usd_path '{self.usd_path}' is not a USD file ({', '.join(USD_EXTENSIONS)}); "
+                             "an MJCF file goes in the robot's asset_path.")
+        if not os.path.isfile(self.usd_path):
+            raise ValueError(f"spawn.usd_path '{self.usd_path}' does not exist (from {os.getcwd()}).")
 
 
 @dataclass

@@ -17,6 +17,9 @@ folder); ``--no_video`` skips both. Offscreen rendering uses ``MUJOCO_GL=egl`` (
 no display or ``--video`` is given); the software fallback is ``MUJOCO_GL=osmesa``, which needs the system package
 ``libosmesa6``.
 
+``--usd`` also writes env 0's first ``--video_length`` steps as a time-sampled USD stage (MuJoCo's ``mujoco.usd``
+exporter) into ``<run_dir>/usd/play_<timestamp>/`` (path printed; see ``foundation.rsl_rl.usd_export``).
+
 ``--export`` writes the policy as TorchScript and ONNX with ``policy_io.json`` into ``<run_dir>/exported/`` (see
 ``foundation.rsl_rl.export``). ``--figure8`` (tasks with ``set_goal``/``distance_to_goal``, e.g. point control)
 moves the goal along a figure-8 and reports the tracking error after ``--settle_time`` seconds of each episode.
@@ -48,6 +51,7 @@ from foundation.rsl_rl.rendering import PassiveViewer, VideoRecorder, env_marker
 from foundation.rsl_rl.runner import RUNNERS, CheckpointError, load_checkpoint
 from foundation.rsl_rl.runner_cfg import to_rsl_rl_dict
 from foundation.rsl_rl.trajectories import Figure8, TrackingErrors
+from foundation.rsl_rl.usd_export import UsdRolloutRecorder, new_usd_dir
 from foundation.tasks import make_env
 
 #: Checkpoint key holding the played policy's weights, per runner class.
@@ -72,6 +76,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--video_width", type=int, default=384, help="Width of each env's tile, pixels.")
     parser.add_argument("--video_height", type=int, default=288, help="Height of the video, pixels.")
     parser.add_argument("--camera_distance", type=float, help="Camera distance to the robot, m (default auto).")
+    parser.add_argument("--usd", action="store_true", help="Record env 0's first --video_length steps as USD.")
     parser.add_argument("--export", action="store_true", help="Export TorchScript + ONNX to <run_dir>/exported/.")
     parser.add_argument("--figure8", action="store_true", help="Track a figure-8 goal (tasks with set_goal).")
     parser.add_argument("--figure8_amplitude", type=float, default=1.0, help="Figure-8 half length A, m.")
@@ -128,7 +133,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     Returns:
         ``{"checkpoint": path, "result": EvalResult, "video": path | None, "exported": {name: path} | None,
-        "tracking": {"mean_m", "p95_m", "max_m", "samples"} | None}``.
+        "tracking": {"mean_m", "p95_m", "max_m", "samples"} | None, "usd": path | None}``.
 
     Raises:
         SystemExit: with a message on bad flags, an unknown task, a missing or wrong checkpoint, or ``--figure8``
@@ -184,14 +189,18 @@ def main(argv: list[str] | None = None) -> dict:
                                 distance=args.camera_distance)
     elif show_viewer:
         display = PassiveViewer(env.unwrapped.sim, env.unwrapped.step_dt, distance=args.camera_distance)
+    played = UsdRolloutRecorder(env, new_usd_dir(run_dir), args.video_length) if args.usd else env
     try:
-        result, tracking = rollout(env, policy, args.episodes, display, figure8, args.settle_time)
+        result, tracking = rollout(played, policy, args.episodes, display, figure8, args.settle_time)
     finally:
         if display is not None:
             display.close()
+    usd = played.save() if args.usd else None
     print_summary(checkpoint, result, tracking, args.settle_time, video, exported)
+    if usd:
+        print(f"[play] USD: {usd} ({played.frames} frames of env 0)")
     return {"checkpoint": checkpoint, "result": result, "video": video, "exported": exported,
-            "tracking": tracking}
+            "tracking": tracking, "usd": usd}
 
 
 @torch.inference_mode()

@@ -8,19 +8,23 @@ import mujoco
 import torch
 
 from foundation.sim.backend import PhysicsBackend
+from foundation.sim.usd import USD_EXTENSIONS, load_usd_spec
 
 BACKENDS = ("auto", "mujoco", "mujoco_warp")
 
 
 def load_spec(path: str) -> mujoco.MjSpec:
-    """The single-env model spec of an MJCF file, for a task's ``_setup_scene`` (tasks do not import ``mujoco``).
+    """The single-env model spec of an MJCF or OpenUSD file, for a task's ``_setup_scene`` (tasks do not import
+    ``mujoco``). A ``.usd``/``.usda``/``.usdc`` file is read by :func:`foundation.sim.usd.load_usd_spec`.
 
     Raises:
         FileNotFoundError: if ``path`` does not exist.
-        ValueError: if MuJoCo cannot parse it (MuJoCo's message included).
+        ValueError: if MuJoCo cannot parse it (MuJoCo's message included); for USD see ``load_usd_spec``.
     """
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"MJCF file '{path}' does not exist.")
+        raise FileNotFoundError(f"Model file '{path}' does not exist.")
+    if path.lower().endswith(USD_EXTENSIONS):
+        return load_usd_spec(path)
     return mujoco.MjSpec.from_file(path)
 
 
@@ -77,4 +81,4 @@ def make_backend(spec: mujoco.MjSpec, num_envs: int, backend: str = "auto", devi
     return MujocoWarpBackend(spec, num_envs, device, nconmax, njmax)
 
 
-__all__ = ["BACKENDS", "PhysicsBackend", "check_device", "load_spec", "make_backend"]
+__all__ = ["BACKENDS", "USD_EXTENSIONS", "PhysicsBackend", "check_device", "load_spec", "make_backend"]

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import torch
 
 from foundation.assets import asset_path
-from foundation.envs import DirectRLEnv, DirectRLEnvCfg, SceneCfg, SimCfg
+from foundation.envs import DirectRLEnv, DirectRLEnvCfg, SceneCfg, SimCfg, SpawnCfg
 from foundation.sim import load_spec
 from foundation.utils.math import quat_from_euler_xyz, quat_to_rotmat
 
@@ -41,6 +41,8 @@ class CrazyflieCfg:
 
     Attributes:
         asset_path: MJCF file of one Crazyflie (free body ``body_name`` with sites ``rotor0..3``).
+        spawn: ``spawn.usd_path``, Isaac Lab's key: load the Crazyflie from this USD file instead
+            (``USD/crazyflie/cf2x.usda``, exported from ``asset_path``).
         body_name: Name of the free body.
         mass_kg: Nominal mass, 0.027 kg (cf2x.urdf); the MJCF's mass must match.
         kf: Rotor thrust coefficient, 3.16e-10 N/rpm² (cf2x.urdf; gym-pybullet-drones applies it to rpm).
@@ -57,6 +59,7 @@ class CrazyflieCfg:
     """
 
     asset_path: str = str(asset_path("crazyflie/cf2x.xml"))
+    spawn: SpawnCfg = field(default_factory=SpawnCfg)
     body_name: str = "cf2x"
     mass_kg: float = 0.027
     kf: float = 3.16e-10
@@ -226,7 +229,7 @@ class PointCtrlEnv(DirectRLEnv):
 
     # -------------------------------------------------------------------------------------------------- scene
     def _setup_scene(self):  # -> mujoco.MjSpec (see DirectRLEnv._setup_scene)
-        spec = load_spec(self.cfg.robot.asset_path)
+        spec = load_spec(self.cfg.robot.spawn.usd_path or self.cfg.robot.asset_path)
         body = spec.copy().compile().body(self.cfg.robot.body_name)
         if abs(body.mass[0] - self.cfg.robot.mass_kg) > 1e-9:
             raise ValueError(f"MJCF mass {body.mass[0]} kg of '{self.cfg.robot.body_name}' differs from "
