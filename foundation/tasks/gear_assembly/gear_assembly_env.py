@@ -463,9 +463,12 @@ class GearAssemblyEnv(DirectRLEnv):
         u = lambda r, *shape: r[0] + (r[1] - r[0]) * torch.rand(*shape, generator=self.generator, device=dev)  # noqa: E731
         qpos = self._bank["qpos"][pick].clone()
         gear_xy = qpos[:, self._gear_q[:2]]
-        # The base goes under the gear: the shaft tip (on the base's z axis) at the gear's xy minus the drawn offset.
-        base_xy = gear_xy - u(st.gear_xy_m, k, 2) - self._tip_local[:2]
-        qpos[:, self._base_q] = torch.cat([base_xy, torch.zeros(k, 1, device=dev), _yaw_quat(u(st.base_yaw_rad, k))], 1)
+        # The base goes under the gear: its shaft tip at the gear's xy minus the drawn offset (the tip's xy in the base
+        # frame, zero for a centred shaft, turned by the base's yaw).
+        base_yaw = u(st.base_yaw_rad, k)
+        tip_xy = (_yaw_matrix(base_yaw)[:, :2, :2] @ self._tip_local[:2].unsqueeze(-1)).squeeze(-1)
+        base_xy = gear_xy - u(st.gear_xy_m, k, 2) - tip_xy
+        qpos[:, self._base_q] = torch.cat([base_xy, torch.zeros(k, 1, device=dev), _yaw_quat(base_yaw)], dim=1)
         self.sim.write_state(env_ids, qpos + self._origin_offsets(env_ids), self._bank["qvel"][pick])
         self.sim.ctrl[env_ids] = self._bank["ctrl"][pick].to(self.sim.ctrl.dtype)
         self._joint_targets[env_ids] = self._bank["ctrl"][pick][:, self._arm_act]
