@@ -74,7 +74,7 @@ class PhysicsBackend(abc.ABC):
         self.device = torch.device(device)
         self.body_names = [model.body(i).name for i in range(1, model.nbody)]
         self.site_names = [model.site(i).name for i in range(model.nsite)]
-        self._qpos0 = torch.as_tensor(model.qpos0, dtype=torch.float32, device=self.device)
+        self._qpos0 = torch.as_tensor(model.qpos0, dtype=torch.float64, device=self.device)  # cast on write
         self.free_pos_cols = [int(model.jnt_qposadr[j]) + k for j in range(model.njnt)
                               if model.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE for k in range(3)]
         self._chain = torch.as_tensor(_chain_masks(model), device=self.device)
@@ -98,12 +98,12 @@ class PhysicsBackend(abc.ABC):
         Raises:
             ValueError: on an unknown joint name (the message lists the valid ones).
         """
-        widths = {mujoco.mjtJoint.mjJNT_FREE: 7, mujoco.mjtJoint.mjJNT_BALL: 4}
+        widths = {int(mujoco.mjtJoint.mjJNT_FREE): 7, int(mujoco.mjtJoint.mjJNT_BALL): 4}
         cols = []
         for name in names:
             j = self._id(mujoco.mjtObj.mjOBJ_JOINT, "joint", name)
             adr = int(self.model.jnt_qposadr[j])
-            cols += range(adr, adr + widths.get(self.model.jnt_type[j], 1))
+            cols += range(adr, adr + widths.get(int(self.model.jnt_type[j]), 1))
         return cols
 
     def joint_dof_cols(self, names: Sequence[str]) -> list[int]:
@@ -113,12 +113,12 @@ class PhysicsBackend(abc.ABC):
         Raises:
             ValueError: on an unknown joint name.
         """
-        widths = {mujoco.mjtJoint.mjJNT_FREE: 6, mujoco.mjtJoint.mjJNT_BALL: 3}
+        widths = {int(mujoco.mjtJoint.mjJNT_FREE): 6, int(mujoco.mjtJoint.mjJNT_BALL): 3}
         cols = []
         for name in names:
             j = self._id(mujoco.mjtObj.mjOBJ_JOINT, "joint", name)
             adr = int(self.model.jnt_dofadr[j])
-            cols += range(adr, adr + widths.get(self.model.jnt_type[j], 1))
+            cols += range(adr, adr + widths.get(int(self.model.jnt_type[j]), 1))
         return cols
 
     def actuator_ids(self, names: Sequence[str]) -> list[int]:

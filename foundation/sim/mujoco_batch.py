@@ -112,9 +112,9 @@ class MujocoBatchBackend(PhysicsBackend):
             self.batch.get_data(i, self._scratch)
             contact = self._scratch.contact
             envs.append(np.full(self._scratch.ncon, i))
-            geoms.append(np.asarray(contact.geom).reshape(-1, 2))
+            geoms.append(np.array(contact.geom, dtype=np.int64).reshape(-1, 2))  # a copy: the scratch is reused
             dists.append(contact.dist.copy())
-        geom = torch.from_numpy(np.concatenate(geoms).astype(np.int64))
+        geom = torch.from_numpy(np.concatenate(geoms))
         return (torch.from_numpy(np.concatenate(envs).astype(np.int64)), geom[:, 0], geom[:, 1],
                 torch.from_numpy(np.concatenate(dists)))
 

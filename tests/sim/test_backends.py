@@ -1,4 +1,5 @@
-"""Physics backends: the batched-state contract of MuJoCo C (N copies in one model) and MuJoCo Warp (N worlds).
+"""Physics backends: the batched-state contract of MuJoCo C (N copies in one model), MuJoCo batch (N simulations on a
+thread pool) and MuJoCo Warp (N worlds).
 
 Models: the Crazyflie (one free body, no contacts) shipped with the package, and ``tests/assets/arm.xml`` (a 3-joint
 position-controlled arm on a ground plane with a free box it can touch: joints, actuators, contacts, sites).
@@ -16,6 +17,8 @@ from foundation.assets import asset_path
 from foundation.sim import make_backend
 from tests.conftest import ARM_XML
 
+#: The MuJoCo C backends: one model of N copies, and N simulations on a thread pool.
+CPU_BACKENDS = ["mujoco", "mujoco_batch"]
 N = 4
 SPACING = 2.0  # m; the arm reaches less than 0.7 m, so neighbouring copies are far apart
 ARM_TARGETS = torch.tensor([[0.3, 0.9, 0.6],     # pitches the forearm down onto the box
@@ -67,16 +70,17 @@ def rotmat(quat) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------------ shapes, dtypes
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("name, spec_fn, sizes", [
     ("crazyflie", crazyflie_spec, dict(nq=7, nv=6, nu=0, nbody=1, nsite=5)),
     ("arm", arm_spec, dict(nq=10, nv=9, nu=3, nbody=5, nsite=2)),
 ])
-def test_c_backend_state_shapes_dtypes_and_initial_state(name, spec_fn, sizes):
-    b = make_backend(spec_fn(), N, "mujoco", "cpu", env_spacing=SPACING)
+def test_cpu_backend_state_shapes_dtypes_and_initial_state(backend, name, spec_fn, sizes):
+    b = make_backend(spec_fn(), N, backend, "cpu", env_spacing=SPACING)
     nq, nv, nu, nb, ns = (sizes[k] for k in ("nq", "nv", "nu", "nbody", "nsite"))
     expected = {"qpos": (N, nq), "qvel": (N, nv), "ctrl": (N, nu), "qfrc_applied": (N, nv),
                 "xfrc_applied": (N, nb, 6), "body_pos_w": (N, nb, 3), "body_quat_w": (N, nb, 4),
-                "site_pos_w": (N, ns, 3), "site_xmat_w": (N, ns, 9)}
+                "site_pos_w": (N, ns, 3), "site_xmat_w": (N, ns, 9), "sensordata": (N, 0)}
     for attr, shape in expected.items():
         t = getattr(b, attr)
         assert tuple(t.shape) == shape, attr
@@ -109,8 +113,9 @@ def test_warp_backend_state_shapes_and_dtypes():
 
 
 # ------------------------------------------------------------------------------------------------------ control
-def test_ctrl_drives_joints_to_their_position_targets():
-    b = make_backend(arm_spec(), N, "mujoco", env_spacing=SPACING)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_ctrl_drives_joints_to_their_position_targets(backend):
+    b = make_backend(arm_spec(), N, backend, env_spacing=SPACING)
     target = torch.tensor([0.8, -1.0, 0.5], dtype=torch.float64)  # away from the box: no contact on the way
     b.ctrl[:] = target
     initial_error = (b.qpos[:, :3] - target).abs().max().item()
@@ -123,9 +128,10 @@ def test_ctrl_drives_joints_to_their_position_targets():
     assert (b.qvel[:, :3].abs() < 1e-3).all()  # settled, not swinging through
 
 
-def test_applied_forces_act_on_the_right_env_and_body():
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_applied_forces_act_on_the_right_env_and_body(backend):
     """xfrc_applied[i, k] pushes body k of env i only; qfrc_applied[i, d] pushes dof d of env i only."""
-    b = make_backend(arm_spec(), N, "mujoco", env_spacing=SPACING)
+    b = make_backend(arm_spec(), N, backend, env_spacing=SPACING)
     b.ctrl[:] = torch.tensor([0.0, -1.0, 0.0], dtype=torch.float64)  # lift the arm clear of the box
     box, dof, qz = body_index(b, "box"), box_dof(b), box_qadr(b) + 2
     lift = 1.5 * BOX_MASS * 9.81  # N: net upward acceleration g/2
@@ -144,8 +150,9 @@ def test_applied_forces_act_on_the_right_env_and_body():
 
 
 # -------------------------------------------------------------------------------------------------- write_state
-def test_write_state_resets_only_the_given_envs_and_clears_their_inputs():
-    b = make_backend(arm_spec(), N, "mujoco", env_spacing=SPACING)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_write_state_resets_only_the_given_envs_and_clears_their_inputs(backend):
+    b = make_backend(arm_spec(), N, backend, env_spacing=SPACING)
     b.ctrl[:] = ARM_TARGETS
     for _ in range(100):
         b.step()
@@ -177,14 +184,15 @@ def test_write_state_resets_only_the_given_envs_and_clears_their_inputs():
         b.write_state(torch.tensor([0]), qpos, qvel)
 
 
-def test_a_reset_env_carries_nothing_over_from_its_previous_episode():
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_a_reset_env_carries_nothing_over_from_its_previous_episode(backend):
     """After write_state, an env evolves exactly as it does in a fresh backend (warm start and inputs cleared)."""
-    used = make_backend(arm_spec(), N, "mujoco", env_spacing=SPACING)
+    used = make_backend(arm_spec(), N, backend, env_spacing=SPACING)
     used.ctrl[:] = ARM_TARGETS
     for _ in range(150):
         used.step()
     used.xfrc_applied[:, body_index(used, "box")] = torch.tensor([0.0, 0.0, 5.0, 0.0, 0.0, 0.0]).double()
-    fresh = make_backend(arm_spec(), N, "mujoco", env_spacing=SPACING)
+    fresh = make_backend(arm_spec(), N, backend, env_spacing=SPACING)
     used.write_state(torch.arange(N), fresh.qpos.clone(), fresh.qvel.clone())
     for b in (used, fresh):
         b.ctrl[:] = ARM_TARGETS.flip(0)
@@ -215,8 +223,9 @@ def test_env_origins_form_a_centred_grid_with_the_given_spacing(num_envs, spacin
                                o + torch.tensor([0.45, 0, 0.25]).double(), atol=1e-6, rtol=0)
 
 
-def test_copies_with_the_same_inputs_stay_identical_and_different_inputs_diverge():
-    b = make_backend(arm_spec(), N, "mujoco", env_spacing=SPACING)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_copies_with_the_same_inputs_stay_identical_and_different_inputs_diverge(backend):
+    b = make_backend(arm_spec(), N, backend, env_spacing=SPACING)
     b.ctrl[:] = ARM_TARGETS
     for _ in range(300):
         b.step()
@@ -227,12 +236,13 @@ def test_copies_with_the_same_inputs_stay_identical_and_different_inputs_diverge
     assert (q[0, :3] - q[3, :3]).abs().max() > 0.2
 
 
-def test_each_copy_moves_exactly_as_the_single_env_model():
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_each_copy_moves_exactly_as_the_single_env_model(backend):
     """N copies in one model never interact: each evolves as a one-env backend does with the same controls.
 
     The arm's forearm lands on the box, which rests on the ground plane, so contacts with the ground matter.
     """
-    b = make_backend(arm_spec(), N, "mujoco", env_spacing=SPACING)
+    b = make_backend(arm_spec(), N, backend, env_spacing=SPACING)
     b.ctrl[:] = ARM_TARGETS
     for _ in range(300):
         b.step()
@@ -249,8 +259,9 @@ def test_each_copy_moves_exactly_as_the_single_env_model():
 
 
 # ------------------------------------------------------------------------------------------- non-finite states
-def test_nonfinite_envs_are_flagged_and_reset_to_default_restores_them(tmp_cwd):
-    b = make_backend(arm_spec(), N, "mujoco", env_spacing=SPACING)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_nonfinite_envs_are_flagged_and_reset_to_default_restores_them(backend, tmp_cwd):
+    b = make_backend(arm_spec(), N, backend, env_spacing=SPACING)
     b.ctrl[:] = ARM_TARGETS
     for _ in range(50):
         b.step()
@@ -269,7 +280,7 @@ def test_nonfinite_envs_are_flagged_and_reset_to_default_restores_them(tmp_cwd):
     assert torch.equal(b.qpos[[1, 3]], keep_q) and torch.equal(b.qvel[[1, 3]], keep_v)
 
 
-@pytest.mark.parametrize("backend", ["mujoco", "mujoco_warp"])
+@pytest.mark.parametrize("backend", ["mujoco", "mujoco_batch", "mujoco_warp"])
 def test_a_nonfinite_env_does_not_contaminate_the_others(backend, tmp_cwd):
     """The env layer resets only the envs that became non-finite, so a NaN must stay in its own env."""
     b = make_backend(arm_spec(), N, backend, "cpu", env_spacing=SPACING)
@@ -285,7 +296,7 @@ def test_a_nonfinite_env_does_not_contaminate_the_others(backend, tmp_cwd):
 
 
 # ------------------------------------------------------------------------------------------------------- sites
-@pytest.mark.parametrize("backend", ["mujoco", "mujoco_warp"])
+@pytest.mark.parametrize("backend", ["mujoco", "mujoco_batch", "mujoco_warp"])
 def test_site_poses_are_body_poses_plus_rotated_offsets(backend):
     b = make_backend(arm_spec(), N, backend, "cpu", env_spacing=SPACING)
     b.ctrl[:] = ARM_TARGETS.to(b.ctrl.dtype)
@@ -363,10 +374,11 @@ def test_make_backend_rejects_an_unknown_backend_name():
         make_backend(arm_spec(), 2, "physx")
 
 
-def test_make_backend_rejects_mujoco_c_on_cuda(monkeypatch):
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_make_backend_rejects_mujoco_c_on_cuda(monkeypatch, backend):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # pretend a GPU exists: the C check must fire
     with pytest.raises(ValueError, match="CPU only"):
-        make_backend(arm_spec(), 2, "mujoco", "cuda")
+        make_backend(arm_spec(), 2, backend, "cuda")
 
 
 @pytest.mark.parametrize("backend", ["auto", "mujoco_warp", "mujoco"])
