@@ -12,6 +12,7 @@ the environments whose state became non-finite.
 from __future__ import annotations
 
 import math
+import warnings
 import xml.etree.ElementTree as ET
 from copy import deepcopy
 
@@ -57,8 +58,10 @@ def reference_attributes(spec: mujoco.MjSpec) -> set[tuple[str, str]]:
     """
     probe = mujoco.MjSpec()
     probe.copy_during_attach = True
-    probe.compiler.conflict = mujoco.mjtConflict.mjCONFLICT_MERGE  # the probe's options are never used
-    probe.attach(spec, prefix=_PROBE, frame=probe.worldbody.add_frame())
+    probe.compiler.conflict = mujoco.mjtConflict.mjCONFLICT_MERGE
+    with warnings.catch_warnings():  # merged option conflicts: the probe's options are never used
+        warnings.simplefilter("ignore")
+        probe.attach(spec, prefix=_PROBE, frame=probe.worldbody.add_frame())
     return {(el.tag, attr) for el in ET.fromstring(probe.to_xml()).iter() for attr, value in el.attrib.items()
             if value.startswith(_PROBE)}
 

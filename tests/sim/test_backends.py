@@ -350,22 +350,34 @@ def test_c_and_warp_agree_on_a_free_body_under_a_constant_wrench():
     torch.testing.assert_close(vw, vc, atol=1e-4, rtol=0)
 
 
-def test_c_and_warp_agree_on_the_arm_with_contacts():
-    """Arm with per-env position targets, 50 steps of 2 ms: the forearms of envs 0 and 1 land on their boxes."""
+def test_the_three_backends_agree_on_the_arm_with_contacts():
+    """Arm with per-env position targets, 50 steps of 2 ms: the forearms of envs 0 and 1 land on their boxes.
+
+    State, body poses, the end-effector Jacobian and the box-floor penetration of MuJoCo Warp (CPU device) and the
+    MuJoCo batch backend are compared with MuJoCo C (one model of N copies)."""
     results = {}
-    for name in ("mujoco", "mujoco_warp"):
+    for name in ("mujoco", "mujoco_batch", "mujoco_warp"):
         b = make_backend(arm_spec(), N, name, "cpu", env_spacing=SPACING)
         b.ctrl[:] = ARM_TARGETS.to(b.ctrl.dtype)
-        for _ in range(50):
+        b.step(20)
+        for _ in range(30):
             b.step()
-        results[name] = (local_qpos(b), b.qvel.double().clone())
-    (qc, vc), (qw, vw) = results["mujoco"], results["mujoco_warp"]
-    assert (qc[:, :3].abs().amax(dim=1)[:3] > 0.1).all()  # the arms moved
-    # Looser than the free body: contact impacts amplify float32 rounding, and MuJoCo Warp's solver stops after its
-    # own iteration count/tolerance. Measured against a single-env MuJoCo C run: ~2e-4 (qpos), ~7e-3 (qvel) right
-    # after the impact.
-    torch.testing.assert_close(qw, qc, atol=2e-3, rtol=0)
-    torch.testing.assert_close(vw, vc, atol=5e-2, rtol=0)
+        box, floor = b.geom_ids(["box"]), b.geom_ids(["floor"])
+        results[name] = {"qpos": local_qpos(b), "qvel": b.qvel.double().clone(),
+                         "body_pos": (b.body_pos_w - b.env_origins.unsqueeze(1)).double(),
+                         "jac": b.site_jacobian(b.site_index("ee")).double(),
+                         "penetration": b.max_penetration(box, floor).double()}
+    c = results["mujoco"]
+    assert (c["qpos"][:, :3].abs().amax(dim=1)[:3] > 0.1).all()  # the arms moved
+    assert (c["penetration"] > 1e-5).all()  # the boxes rest on the floor
+    # Batch: the same engine and float64 on separate MjData; measured differences ~1e-15 (qpos), ~1e-14 (qvel).
+    # Warp: float32 (eps 1.2e-7) and its own solver iterations; measured ~1e-7 (qpos, Jacobian), ~1e-6 (qvel), 3e-9 m
+    # (penetration). The tolerances leave room for contact impacts, which amplify rounding differences.
+    tolerances = {"mujoco_batch": dict(qpos=1e-9, qvel=1e-9, body_pos=1e-9, jac=1e-9, penetration=1e-9),
+                  "mujoco_warp": dict(qpos=2e-3, qvel=5e-2, body_pos=2e-3, jac=1e-4, penetration=1e-5)}
+    for name, tol in tolerances.items():
+        for key, atol in tol.items():
+            torch.testing.assert_close(results[name][key], c[key], atol=atol, rtol=0, msg=lambda m: f"{name} {key}: {m}")
 
 
 # ------------------------------------------------------------------------------------------------------ errors
