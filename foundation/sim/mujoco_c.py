@@ -62,7 +62,8 @@ def reference_attributes(spec: mujoco.MjSpec) -> set[tuple[str, str]]:
     with warnings.catch_warnings():  # merged option conflicts: the probe's options are never used
         warnings.simplefilter("ignore")
         probe.attach(spec, prefix=_PROBE, frame=probe.worldbody.add_frame())
-    return {(el.tag, attr) for el in ET.fromstring(probe.to_xml()).iter() for attr, value in el.attrib.items()
+        xml = probe.to_xml()
+    return {(el.tag, attr) for el in ET.fromstring(xml).iter() for attr, value in el.attrib.items()
             if value.startswith(_PROBE)}
 
 
