@@ -179,6 +179,23 @@ def subtract_frame_transforms(t01: torch.Tensor, q01: torch.Tensor, t02: torch.T
     return t12, q12
 
 
+def apply_delta_pose(source_pos: torch.Tensor, source_rot: torch.Tensor, delta_pose: torch.Tensor,
+                     eps: float = 1.0e-6) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pose displaced by ``delta_pose`` (..., 6): translation ``delta_pose[..., :3]`` and rotation vector
+    ``delta_pose[..., 3:]`` (radians), both in the frame the pose is expressed in; the rotation is applied on the
+    left, ``q ← q(r) ⊗ q`` (rotation vectors shorter than ``eps`` rotate nothing).
+
+    Returns:
+        ``(target position (..., 3), target orientation (..., 4))``.
+    """
+    rotvec = delta_pose[..., 3:6]
+    angle = rotvec.norm(dim=-1)
+    identity = torch.zeros_like(source_rot)
+    identity[..., 0] = 1.0
+    delta_quat = torch.where((angle > eps).unsqueeze(-1), quat_from_angle_axis(angle, rotvec), identity)
+    return source_pos + delta_pose[..., :3], quat_mul(delta_quat, source_rot)
+
+
 def compute_pose_error(t01: torch.Tensor, q01: torch.Tensor, t02: torch.Tensor, q02: torch.Tensor,
                        rot_error_type: str = "axis_angle") -> tuple[torch.Tensor, torch.Tensor]:
     """Error from a current pose (frame 1) to a target pose (frame 2), both in frame 0.
