@@ -269,7 +269,11 @@ class PhysicsBackend(abc.ABC):
     def _contacts(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """The active contacts as ``(env (K,), geom1 (K,), geom2 (K,), dist (K,))``: env index, the two geom ids
         of the single-env model (int64) and the signed distance in metres (negative: penetration). Rows that are
-        padding must have ``dist >= 0``."""
+        padding have env index ``num_envs``."""
+
+    def num_contacts(self) -> torch.Tensor:
+        """(N,) int64 number of contacts of each env found by the last physics step's collision detection."""
+        return torch.bincount(self._contacts()[0], minlength=self.num_envs + 1)[:self.num_envs]
 
     def max_penetration(self, geom_ids_a: Sequence[int], geom_ids_b: Sequence[int]) -> torch.Tensor:
         """(N,) deepest penetration between any geom of ``geom_ids_a`` and any of ``geom_ids_b``, metres.
@@ -295,8 +299,8 @@ class PhysicsBackend(abc.ABC):
         env, g1, g2, dist = self._contacts()
         hit = (a[g1] & b[g2]) | (b[g1] & a[g2])
         depth = torch.where(hit, (-dist).clamp(min=0.0), torch.zeros_like(dist))
-        out = torch.zeros(self.num_envs, dtype=depth.dtype, device=self.device)
-        return out.scatter_reduce_(0, env, depth, reduce="amax")
+        out = torch.zeros(self.num_envs + 1, dtype=depth.dtype, device=self.device)  # last: padding rows
+        return out.scatter_reduce_(0, env, depth, reduce="amax")[:self.num_envs]
 
     # -------------------------------------------------------------------------------------------------- stepping
     @abc.abstractmethod

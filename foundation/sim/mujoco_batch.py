@@ -64,7 +64,7 @@ class MujocoBatchBackend(PhysicsBackend):
         run_model.opt.disableflags |= mujoco.mjtDisableBit.mjDSBL_AUTORESET
         self.batch = mujoco.batch.Batch(run_model, nsim=num_envs, nthread=nthread or os.cpu_count() or 1,
                                         persistent=True)
-        self.env_origins = torch.zeros(num_envs, 3, dtype=torch.float64)
+        self.env_origins = torch.zeros(num_envs, 3)  # float32, as the other backends
         b = self.batch
         self._qpos, self._qvel, self._ctrl = _view(b.bind("qpos")), _view(b.bind("qvel")), _view(b.bind("ctrl"))
         self._qfrc, self._warm, self._act = (_view(b.bind("qfrc_applied")), _view(b.bind("qacc_warmstart")),

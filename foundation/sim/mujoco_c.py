@@ -58,8 +58,11 @@ def reference_attributes(spec: mujoco.MjSpec) -> set[tuple[str, str]]:
     """
     probe = mujoco.MjSpec()
     probe.copy_during_attach = True
+    for name in dir(spec.option):  # the same options: attach reports no conflicts (the probe is never compiled)
+        if not name.startswith("_"):
+            setattr(probe.option, name, getattr(spec.option, name))
     probe.compiler.conflict = mujoco.mjtConflict.mjCONFLICT_MERGE
-    with warnings.catch_warnings():  # merged option conflicts: the probe's options are never used
+    with warnings.catch_warnings():  # any other conflict is merged silently: only names are read from the probe
         warnings.simplefilter("ignore")
         probe.attach(spec, prefix=_PROBE, frame=probe.worldbody.add_frame())
         xml = probe.to_xml()

@@ -86,13 +86,12 @@ class MujocoWarpBackend(PhysicsBackend):
             self._mjw.com_pos(self.wp_model, self.wp_data)
 
     def _contacts(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        # Contact rows are shared by all worlds; rows past nacon are stale: give them distance 0 (no penetration),
+        # Contact rows are shared by all worlds; rows past nacon are stale: they become padding (env index N),
         # masked on the device without reading nacon back to the host.
-        geom = self._wp.to_torch(self.wp_data.contact.geom).long()
+        geom = self._wp.to_torch(self.wp_data.contact.geom).long().clamp(0, self.model.ngeom - 1)
         valid = torch.arange(geom.shape[0], device=self.device) < self._nacon
-        dist = torch.where(valid, self._contact_dist, torch.zeros_like(self._contact_dist))
-        world = torch.where(valid, self._contact_world, torch.zeros_like(self._contact_world)).long()
-        return world, geom[:, 0], geom[:, 1], dist
+        world = torch.where(valid, self._contact_world.long(), self.num_envs)
+        return world, geom[:, 0], geom[:, 1], self._contact_dist
 
     def _clear_envs(self, env_ids: torch.Tensor) -> None:
         self._warm[env_ids] = 0.0

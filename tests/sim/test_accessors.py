@@ -137,6 +137,7 @@ def test_max_penetration_is_the_deepest_contact_between_the_geom_sets(backend):
         assert got["box-floor"][i].item() == pytest.approx(deepest(box, floor), abs=1e-6)
         assert got["arm-box"][i].item() == pytest.approx(deepest(arm, box), abs=1e-6)
         assert got["forearm-floor"][i].item() == pytest.approx(deepest(forearm, floor), abs=1e-6)
+        assert b.num_contacts()[i].item() == data.ncon
     assert torch.equal(got["arm-box"], got["box-arm"])
     assert (got["box-floor"] > 1e-5).all()  # the boxes rest on the floor: MuJoCo's soft contacts overlap a little
     assert got["arm-box"][2] == 0 and got["arm-box"][:2].max() > 0  # env 2 lifted its arm; 0 and 1 press the box

@@ -366,7 +366,7 @@ def test_the_three_backends_agree_on_the_arm_with_contacts():
         results[name] = {"qpos": local_qpos(b), "qvel": b.qvel.double().clone(),
                          "body_pos": (b.body_pos_w - b.env_origins.unsqueeze(1)).double(),
                          "jac": b.site_jacobian(b.site_index("ee")).double(),
-                         "penetration": b.max_penetration(box, floor).double()}
+                         "penetration": b.max_penetration(box, floor).double(), "contacts": b.num_contacts()}
     c = results["mujoco"]
     assert (c["qpos"][:, :3].abs().amax(dim=1)[:3] > 0.1).all()  # the arms moved
     assert (c["penetration"] > 1e-5).all()  # the boxes rest on the floor
@@ -375,6 +375,8 @@ def test_the_three_backends_agree_on_the_arm_with_contacts():
     # (penetration). The tolerances leave room for contact impacts, which amplify rounding differences.
     tolerances = {"mujoco_batch": dict(qpos=1e-9, qvel=1e-9, body_pos=1e-9, jac=1e-9, penetration=1e-9),
                   "mujoco_warp": dict(qpos=2e-3, qvel=5e-2, body_pos=2e-3, jac=1e-4, penetration=1e-5)}
+    for name in tolerances:
+        assert torch.equal(results[name]["contacts"], c["contacts"]), name
     for name, tol in tolerances.items():
         for key, atol in tol.items():
             torch.testing.assert_close(results[name][key], c[key], atol=atol, rtol=0, msg=lambda m: f"{name} {key}: {m}")
