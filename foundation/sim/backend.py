@@ -1,15 +1,16 @@
-"""The physics-backend interface shared by the MuJoCo C (CPU) and MuJoCo Warp (GPU/CPU) implementations.
+"""The physics-backend interface shared by the MuJoCo C (CPU: one model of N copies, or N simulations on a thread
+pool) and MuJoCo Warp (GPU/CPU) implementations.
 
 A backend holds ``num_envs`` copies of one single-environment MuJoCo model and exposes their state as batched
 ``torch`` tensors whose first dimension is the environment index. Tasks talk only to this interface; they never
 import ``mujoco`` or ``mujoco_warp`` themselves (the model is built by the task as an ``mujoco.MjSpec`` and handed
 over, which is the one place a task touches MuJoCo's API).
 
-Conventions, identical for both implementations:
+Conventions, identical for every implementation (tensors are float64 on MuJoCo C, float32 on MuJoCo Warp):
 
 * Positions are in the **world frame** in metres. Environment ``i`` is placed at ``env_origins[i]`` (a grid with
-  spacing ``env_spacing``; all zeros for the Warp backend, whose worlds are separate). Subtract ``env_origins`` to
-  get env-local positions, as in Isaac Lab.
+  spacing ``env_spacing`` for the one-model MuJoCo C backend; all zeros for the batch and Warp backends, whose
+  simulations are separate). Subtract ``env_origins`` to get env-local positions, as in Isaac Lab.
 * Quaternions are **(w, x, y, z)**, MuJoCo's order.
 * Body arrays exclude MuJoCo's world body: index ``k`` is body ``k + 1`` of the single-env model
   (``body_names[k]``). Site arrays follow the single-env model's site order (``site_names``).

@@ -21,7 +21,6 @@ the batch's arrays on the CPU; env origins are all zero (separate simulations ne
 from __future__ import annotations
 
 import copy
-import os
 
 import mujoco
 import mujoco.batch
@@ -62,8 +61,7 @@ class MujocoBatchBackend(PhysicsBackend):
         m = self.model
         run_model = copy.copy(m)
         run_model.opt.disableflags |= mujoco.mjtDisableBit.mjDSBL_AUTORESET
-        self.batch = mujoco.batch.Batch(run_model, nsim=num_envs, nthread=nthread or os.cpu_count() or 1,
-                                        persistent=True)
+        self.batch = mujoco.batch.Batch(run_model, nsim=num_envs, nthread=nthread, persistent=True)
         self.env_origins = torch.zeros(num_envs, 3)  # float32, as the other backends
         b = self.batch
         self._qpos, self._qvel, self._ctrl = _view(b.bind("qpos")), _view(b.bind("qvel")), _view(b.bind("ctrl"))
