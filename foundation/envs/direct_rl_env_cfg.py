@@ -15,8 +15,9 @@ class SimCfg:
     Attributes:
         dt: Physics time step, seconds (overrides the MJCF ``timestep``).
         backend: ``"auto"`` (MuJoCo C on CPU, MuJoCo Warp on CUDA), ``"mujoco"`` (one model of N copies: fastest
-            for contact-free scenes), ``"mujoco_batch"`` (N simulations on ``nthread`` threads: fastest for
-            contact-rich scenes) or ``"mujoco_warp"`` (``foundation.sim.make_backend``).
+            for contact-free scenes), ``"mujoco_batch"`` (N simulations on ``nthread`` threads: meant for
+            contact-rich scenes; time both with ``scripts/benchmark_env.py``) or ``"mujoco_warp"``
+            (``foundation.sim.make_backend``).
         device: Torch device of the environment tensors, ``"cpu"`` or ``"cuda[:k]"``.
         nconmax: Contacts per world for MuJoCo Warp (``None``: its default).
         njmax: Constraint rows per world for MuJoCo Warp (``None``: its default).

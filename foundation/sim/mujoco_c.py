@@ -1,9 +1,10 @@
 """MuJoCo C backend: N environments as N copies inside one ``MjModel``, stepped by the MuJoCo C library on the CPU.
 
-Why one model of N copies rather than N ``MjData`` stepped by ``mujoco.rollout`` threads: on the 2-core reference
-CPU it stepped a quadrotor batch 2.3x faster at 1024 envs (917k vs 397k env-steps/s, ``../shared/DESIGN.md`` §5),
-its state is a handful of contiguous arrays that ``torch.from_numpy`` views without copying, and every ``MjData``
-field (body and site poses, contacts, sensors) stays available to the task. Copies never touch each other: each is
+Why one model of N copies (rather than N ``MjData`` on threads, the ``mujoco_batch`` backend): on the 2-core
+reference CPU it stepped a quadrotor batch 2.3x faster at 1024 envs (917k vs 397k env-steps/s, DESIGN.md §5), its
+state is a handful of contiguous arrays that ``torch.from_numpy`` views without copying, and every ``MjData`` field
+(body and site poses, contacts, sensors) stays available to the task. Contact-rich scenes may run faster as separate
+simulations (``foundation/sim/mujoco_batch.py``). Copies never touch each other: each is
 placed at its own ``env_origins`` cell (``env_spacing``) and MuJoCo's islands keep their constraint problems
 separate. The automatic reset of the whole ``MjData`` on a numerical blow-up is disabled; the env layer resets only
 the environments whose state became non-finite.

@@ -65,7 +65,8 @@ class MujocoWarpBackend(PhysicsBackend):
         self._site_xmat = view(d.site_xmat)
         self._sensordata = view(d.sensordata)
         self._cdof, self._subtree_com = view(d.cdof), view(d.subtree_com)[:, 1:]
-        self._contact_dist, self._contact_world, self._nacon = view(d.contact.dist), view(d.contact.worldid), view(d.nacon)
+        self._contact_dist, self._contact_world = view(d.contact.dist), view(d.contact.worldid)
+        self._nacon = view(d.nacon)
         self.reset_to_default(torch.arange(num_envs, device=self.device))
         self.kinematics()
 
@@ -80,7 +81,7 @@ class MujocoWarpBackend(PhysicsBackend):
                 self._mjw.step(self.wp_model, self.wp_data)
 
     def kinematics(self) -> None:
-        """``mujoco_warp.kinematics`` and ``com_pos`` of every world: body and site poses and Jacobians from ``qpos``."""
+        """``mujoco_warp.kinematics`` and ``com_pos`` of every world: body and site poses, Jacobians from ``qpos``."""
         with self._wp.ScopedDevice(self._wp_device):
             self._mjw.kinematics(self.wp_model, self.wp_data)
             self._mjw.com_pos(self.wp_model, self.wp_data)

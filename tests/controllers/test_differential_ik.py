@@ -88,7 +88,8 @@ def test_pinv_step_is_the_scaled_pseudo_inverse_solution():
 # ----------------------------------------------------------------------------------- closing the loop on an arm
 def test_a_relative_position_command_moves_the_3_joint_arm_by_the_delta():
     sim = make_backend(mujoco.MjSpec.from_file(str(ARM_XML)), N, "mujoco", env_spacing=2.0)
-    sim.qpos[:, :3] = torch.tensor([[0.2, -0.4, 0.8], [-0.5, -0.2, 0.6], [1.0, -0.6, 1.0], [0.0, -0.3, 1.2]]).double()  # reach < 0.45 m
+    # Four configurations from which the commanded targets stay within reach (< 0.45 m from the shoulder).
+    sim.qpos[:, :3] = torch.tensor([[0.2, -0.4, 0.8], [-0.5, -0.2, 0.6], [1.0, -0.6, 1.0], [0.0, -0.3, 1.2]]).double()
     sim.kinematics()
     site = sim.site_index("ee")
     start, quat = ee_pose(sim, site)

@@ -148,15 +148,18 @@ def test_max_penetration_is_the_deepest_contact_between_the_geom_sets(backend):
 
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
-def test_sensordata_views_each_envs_sensors(backend):
+def test_sensordata_is_each_envs_sensors_at_the_start_of_the_last_step(backend):
     b = make_backend(mujoco.MjSpec.from_file(str(CROSSREF_XML)), 2, backend, env_spacing=2.0)
-    b.ctrl[1, b.actuator_ids(["m1"])] = 1.0
-    b.step(50)
+    b.ctrl[1, b.actuator_ids(["m1", "pull"])] = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    b.step(49)
+    before = b.qpos[:, b.joint_qpos_cols(["j1", "j2"])].clone()
+    b.step()
     assert b.sensordata.shape == (2, b.model.nsensordata) and b.sensordata.dtype == torch.float64
-    j2 = b.sensor_slice("j2_pos")
-    torch.testing.assert_close(b.sensordata[:, j2].squeeze(1), b.qpos[:, 1], atol=0.05, rtol=0)  # one step behind
-    assert b.sensordata[1, b.sensor_slice("pull_frc")] != b.sensordata[0, b.sensor_slice("pull_frc")] or \
-        b.qpos[1, 0] != b.qpos[0, 0]
+    # Sensors are computed at the start of mj_step, as body poses are: one step behind qpos.
+    torch.testing.assert_close(b.sensordata[:, b.sensor_slice("j2_pos")].squeeze(1), before[:, 1], atol=1e-12, rtol=0)
+    assert b.sensordata[1, b.sensor_slice("pull_frc")].item() != 0.0  # env 1 pulls, env 0 does not
+    assert b.sensordata[0, b.sensor_slice("pull_frc")].item() == 0.0
+    assert (before[1] - before[0]).abs().max() > 0.01  # env 1's motor turned its arm
 
 
 # ------------------------------------------------------------------------------------------------ fused steps

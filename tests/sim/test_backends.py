@@ -379,7 +379,8 @@ def test_the_three_backends_agree_on_the_arm_with_contacts():
         assert torch.equal(results[name]["contacts"], c["contacts"]), name
     for name, tol in tolerances.items():
         for key, atol in tol.items():
-            torch.testing.assert_close(results[name][key], c[key], atol=atol, rtol=0, msg=lambda m: f"{name} {key}: {m}")
+            torch.testing.assert_close(results[name][key], c[key], atol=atol, rtol=0,
+                                       msg=lambda m, name=name, key=key: f"{name} {key}: {m}")
 
 
 # ------------------------------------------------------------------------------------------------------ errors
