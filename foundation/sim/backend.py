@@ -79,7 +79,7 @@ class PhysicsBackend(abc.ABC):
         self.free_pos_cols = [int(model.jnt_qposadr[j]) + k for j in range(model.njnt)
                               if model.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE for k in range(3)]
         self._chain = torch.as_tensor(_chain_masks(model), device=self.device)
-        self._body_rootid = torch.as_tensor(model.body_rootid, dtype=torch.long, device=self.device)
+        self._body_rootid = [int(r) for r in model.body_rootid]  # host ints: indexing with them never syncs
         self._site_bodyid = model.site_bodyid.copy()
 
     # --------------------------------------------------------------------------------------------- name lookups
