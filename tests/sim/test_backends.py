@@ -15,7 +15,7 @@ import torch
 
 from foundation.assets import asset_path
 from foundation.sim import make_backend
-from tests.conftest import ARM_XML
+from tests.conftest import ARM_XML, ASSETS_DIR
 
 #: The MuJoCo C backends: one model of N copies, and N simulations on a thread pool.
 CPU_BACKENDS = ["mujoco", "mujoco_batch"]
@@ -293,6 +293,25 @@ def test_a_nonfinite_env_does_not_contaminate_the_others(backend, tmp_cwd):
     assert flagged[1]
     assert flagged == [False, True, False, False], (
         f"a NaN in env 1 made envs {[i for i, f in enumerate(flagged) if f]} non-finite after one {backend} step")
+
+
+def test_a_batch_simulation_in_which_mujoco_raises_is_reported_and_the_others_step_on(tmp_cwd):
+    """Arena overflow (an error in MuJoCo, not a NaN) in some simulations: they keep their last state, are reported
+    by nonfinite_envs (so the env layer resets them) and the call does not raise."""
+    spec = mujoco.MjSpec.from_file(str(ASSETS_DIR / "pile.xml"))  # ~40 contacts once the pile settles
+    spec.memory = 30_000  # bytes: too little for the contacts of a settled pile
+    b = make_backend(spec, 2, "mujoco_batch")
+    qpos = b.qpos[1:].clone()
+    qpos[:, 2::7] += 1.0  # env 1's pile starts 1 m higher: no contact within the test's 0.16 s
+    b.write_state(torch.tensor([1]), qpos, torch.zeros_like(b.qvel[1:]))
+    flagged = torch.zeros(2, dtype=torch.bool)
+    for _ in range(40):
+        b.step()
+        flagged |= b.nonfinite_envs()
+    assert flagged.tolist() == [True, False]
+    assert "out of memory" in b.batch.error(0)
+    assert torch.isfinite(b.qpos).all()  # the failed env's state is kept, not corrupted
+    assert b.qvel[1, 2].item() == pytest.approx(-9.81 * 40 * 0.004, rel=1e-6)  # env 1 fell freely for 40 steps
 
 
 # ------------------------------------------------------------------------------------------------------- sites
