@@ -281,6 +281,9 @@ class PhysicsBackend(abc.ABC):
 
         Penetration is ``max(0, -dist)`` of MuJoCo's contacts (``contact.dist``: negative when the geoms overlap),
         0 where no such contact exists. Contacts are those of the last physics step's collision detection.
+        Cost: one pass over all contacts on MuJoCo C and Warp; on ``mujoco_batch`` one ``MjData`` read per env
+        (~20 µs each). For a signal read every step there, a contact sensor in the MJCF (``<contact body1= body2=
+        data="dist" reduce="mindist"/>``, read through ``sensordata``) costs nothing extra on every backend.
 
         Args:
             geom_ids_a, geom_ids_b: Geom ids of the single-env model (``geom_ids``, ``body_geom_ids``).
