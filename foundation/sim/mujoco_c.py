@@ -45,17 +45,18 @@ _PROBE = "__replication_probe__/"
 
 
 def reference_attributes(spec: mujoco.MjSpec) -> set[tuple[str, str]]:
-    """The ``(element tag, attribute)`` pairs of ``spec``'s MJCF (as ``spec.to_xml()`` writes it) that hold a name or
-    a reference to a name, as MuJoCo itself knows them.
+    """The ``(element tag, attribute)`` pairs of ``spec``'s MJCF (as ``spec.to_xml()`` writes it) that hold the name
+    of an object of the environment or a reference to one, as MuJoCo itself knows them.
 
-    How: ``spec`` is attached once under the prefix ``_PROBE`` by ``MjSpec.attach``, which prefixes every name and
-    every reference (sites of actuators and their ``refsite``, ``site1``/``site2`` of welds, ``sidesite`` of
-    tendon wraps, ``objname``/``refname`` of sensors, targets of cameras, mesh and material references, default
-    classes, ...) because the spec keeps references by pointer. The attributes whose values came out prefixed are
-    the answer. This replaces a hand-kept list of MJCF attributes, which went stale (it missed ``refsite``,
-    ``site1``/``site2`` and ``sidesite``). Only the attribute names are taken from the probe: its element content is
-    not reused (``to_xml`` of an attached spec drops explicit values that equal a child default, e.g. a free
-    joint's ``damping="0"`` under a class with damping).
+    How: ``spec`` is attached once under the prefix ``_PROBE`` by ``MjSpec.attach``, MuJoCo's own namespacing, which
+    prefixes every name and every reference (sites of actuators and their ``refsite``, ``site1``/``site2`` of welds,
+    ``sidesite`` of tendon wraps, ``objname``/``refname`` of sensors, targets of cameras, ...). The attributes of the
+    worldbody and of the per-copy sections whose values came out prefixed are the answer, less the references to
+    assets and default classes, which the copies share: those are the attributes named after an asset element of the
+    model (``mesh=``, ``material=``, ``hfield=``, ... MJCF's naming rule) and ``class``/``childclass``. This
+    replaces a hand-kept list of MJCF attributes, which went stale (it missed ``refsite``, ``site1``/``site2`` and
+    ``sidesite``). Only attribute names are taken from the probe: its element content is not reused (``to_xml`` of
+    an attached spec drops explicit values that equal a child default, e.g. a free joint's ``damping="0"``).
     """
     probe = mujoco.MjSpec()
     probe.copy_during_attach = True
@@ -66,9 +67,11 @@ def reference_attributes(spec: mujoco.MjSpec) -> set[tuple[str, str]]:
     with warnings.catch_warnings():  # any other conflict is merged silently: only names are read from the probe
         warnings.simplefilter("ignore")
         probe.attach(spec, prefix=_PROBE, frame=probe.worldbody.add_frame())
-        xml = probe.to_xml()
-    return {(el.tag, attr) for el in ET.fromstring(xml).iter() for attr, value in el.attrib.items()
-            if value.startswith(_PROBE)}
+        root = ET.fromstring(probe.to_xml())
+    shared_refs = {el.tag for section in root.findall("asset") for el in section} | {"class", "childclass"}
+    per_copy = [section for section in root if section.tag not in _SHARED_SECTIONS] + root.findall("worldbody")
+    return {(el.tag, attr) for section in per_copy for el in section.iter() for attr, value in el.attrib.items()
+            if value.startswith(_PROBE) and attr not in shared_refs}
 
 
 def _is_shared_plane(el: ET.Element) -> bool:
@@ -76,13 +79,13 @@ def _is_shared_plane(el: ET.Element) -> bool:
     return el.tag == "geom" and el.get("type") == "plane"
 
 
-def _prefixed(element: ET.Element, prefix: str, refs: set[tuple[str, str]], shared: set[str]) -> ET.Element:
-    """Deep copy of ``element`` with every name and reference (``refs``) prefixed, except references to ``shared``
-    names (assets, default classes, world planes), which all copies share."""
+def _prefixed(element: ET.Element, prefix: str, refs: set[tuple[str, str]], planes: set[str]) -> ET.Element:
+    """Deep copy of ``element`` with every name and reference (``refs``) prefixed, except references to the shared
+    world ``planes``."""
     copy = deepcopy(element)
     for node in copy.iter():
         for attr, value in node.attrib.items():
-            if (node.tag, attr) in refs and (attr == "name" or value not in shared):
+            if (node.tag, attr) in refs and (attr == "name" or value not in planes):
                 node.attrib[attr] = prefix + value
     return copy
 
@@ -95,11 +98,12 @@ def replicate_spec(spec: mujoco.MjSpec, num_envs: int, spacing_m: float) -> mujo
     time is linear in ``num_envs`` (``MjSpec.attach`` of every copy duplicates every asset per copy and was
     quadratic: 47 s for 2048 quadrotors). Which attributes are names and references is asked of MuJoCo
     (``reference_attributes``); every other top-level section than ``_SHARED_SECTIONS`` is repeated per copy.
+    References to a shared plane (a contact pair with the floor) are not prefixed.
     Keyframes are dropped (their sizes no longer match). The memory arena is sized per copy (see below).
 
     Raises:
-        ValueError: if a world plane is tilted or raised (it cannot be shared), or a name of the environment is
-            also the name of a shared asset, default class or plane and referenced (the reference would be ambiguous).
+        ValueError: if a world plane is tilted or raised (it cannot be shared), or a referenced name is both a world
+            plane's and another object's (the reference would be ambiguous).
     """
     root = ET.fromstring(spec.to_xml())
     world = root.find("worldbody")
@@ -120,21 +124,18 @@ def replicate_spec(spec: mujoco.MjSpec, num_envs: int, spacing_m: float) -> mujo
         root.remove(keyframe)
 
     refs = reference_attributes(spec)
-    shared = {el.get("name") for tag in ("asset", "default") for section in root.findall(tag) for el in section.iter()
-              if el.get("name")}
-    shared |= {el.get("class") for section in root.findall("default") for el in section.iter("default")}
-    shared |= {p.get("name") for p in planes if p.get("name")}
+    plane_names = {p.get("name") for p in planes if p.get("name")}
     elements = [el for children in originals.values() for child in children for el in child.iter()]
     own = {el.get("name") for el in elements if el.get("name")}
     referenced = {value for el in elements for attr, value in el.attrib.items() if (el.tag, attr) in refs}
-    if ambiguous := own & shared & referenced:
-        raise ValueError(f"Names {sorted(ambiguous)} are referenced and used both by an object of the environment "
-                         "and by a shared asset, default class or world plane; rename one of them.")
+    if ambiguous := own & plane_names & referenced:
+        raise ValueError(f"Names {sorted(ambiguous)} are referenced and used both by a shared world plane and by "
+                         "another object of the environment; rename one of them.")
     for i, origin in enumerate(grid_origins(num_envs, spacing_m)):
         frame = ET.SubElement(world, "frame", pos=" ".join(repr(float(x)) for x in origin))
         for parent, children in originals.items():
             for child in children:
-                (frame if parent is world else parent).append(_prefixed(child, f"env{i}/", refs, shared))
+                (frame if parent is world else parent).append(_prefixed(child, f"env{i}/", refs, plane_names))
     replicated = mujoco.MjSpec.from_string(ET.tostring(root, encoding="unicode"))
     replicated.modelfiledir = spec.modelfiledir
     # The compiler's automatic arena estimate grows faster than linearly (6.7 GB for 2048 quadrotors), so the

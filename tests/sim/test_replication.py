@@ -92,10 +92,34 @@ def test_each_replicated_copy_moves_and_senses_exactly_as_the_single_model(backe
     assert not torch.allclose(b.sensordata[0], b.sensordata[1])
 
 
-def test_a_name_shared_by_an_asset_and_an_env_object_and_referenced_is_an_error():
+def test_assets_named_like_objects_stay_shared_and_the_objects_are_renamed():
+    """Menagerie's Panda names meshes after bodies (mesh and body "link1"): asset references stay shared, object
+    references are renamed per copy."""
     spec = mujoco.MjSpec.from_string("""
-        <mujoco><asset><material name="box" rgba="1 0 0 1"/></asset>
-          <worldbody><body name="box"><freejoint/><geom name="g" size="0.1" material="box"/></body></worldbody>
+        <mujoco><asset><material name="base" rgba="1 0 0 1"/><material name="arm" rgba="0 1 0 1"/></asset>
+          <worldbody>
+            <body name="base"><geom name="base" size="0.1" material="base"/>
+              <body name="arm" pos="0 0 0.2"><joint name="arm" axis="0 1 0"/><geom size="0.05" material="arm"/></body>
+            </body>
+          </worldbody>
+          <contact><exclude body1="base" body2="arm"/></contact>
+          <actuator><motor name="arm" joint="arm"/></actuator>
         </mujoco>""")
-    with pytest.raises(ValueError, match=r"\['box'\] are referenced"):
+    root = ET.fromstring(replicate_spec(spec, 2, 1.0).to_xml())
+    model = replicate_spec(spec, 2, 1.0).compile()
+    assert model.nmat == 2 and model.nexclude == 2 and model.nu == 2  # materials shared, the rest per copy
+    excludes = [(el.get("body1"), el.get("body2")) for el in root.iter("exclude")]
+    assert excludes == [("env0/base", "env0/arm"), ("env1/base", "env1/arm")]
+    assert {el.get("material") for el in root.iter("geom")} == {"base", "arm"}
+    assert [el.get("joint") for el in root.iter("general")] == ["env0/arm", "env1/arm"]
+
+
+def test_a_referenced_name_of_both_a_shared_plane_and_an_object_is_an_error():
+    spec = mujoco.MjSpec.from_string("""
+        <mujoco><worldbody><geom name="table" type="plane" size="1 1 0.1"/>
+          <body name="table" pos="0 0 0.5"><freejoint/><geom name="box" size="0.1"/></body>
+          <body name="other" pos="0 0 1"><freejoint/><geom size="0.1"/></body></worldbody>
+          <contact><exclude body1="table" body2="other"/></contact>
+        </mujoco>""")
+    with pytest.raises(ValueError, match=r"\['table'\] are referenced and used both by a shared world plane"):
         replicate_spec(spec, 2, 1.0)
