@@ -43,19 +43,21 @@ def time_env(env: RslRlVecEnvWrapper, steps: int) -> float:
     return steps * env.num_envs / (time.perf_counter() - start)
 
 
-def time_bare(sim: PhysicsBackend, decimation: int, steps: int) -> float:
+def time_bare(sim: PhysicsBackend, decimation: int, steps: int) -> tuple[float, float]:
     """Env-steps/s of a backend doing only ``decimation`` physics steps per env step (``step(decimation)``: one
-    call on the batch backend, a loop of single steps on the others)."""
+    call on the batch backend, a loop of single steps on the others), and the CPU time per env-step in µs (all
+    threads of this process: less sensitive than wall time to other jobs on a shared machine)."""
     sim.qfrc_applied[:] = 0.0  # no wrench left over from the env's last action (point control: free flight)
     sim.xfrc_applied[:] = 0.0
     for _ in range(5):
         sim.step(decimation)
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     for _ in range(steps):
         sim.step(decimation)
     if sim.device.type == "cuda":
         torch.cuda.synchronize()
-    return steps * sim.num_envs / (time.perf_counter() - start)
+    wall, cpu = time.perf_counter() - start, time.process_time() - start_cpu
+    return steps * sim.num_envs / wall, 1e6 * cpu / (steps * sim.num_envs)
 
 
 def main() -> None:
@@ -77,7 +79,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.model:
-        print(f"{'backend':<13} {'num_envs':>8} {'bare env steps/s':>17} {'physics steps/s':>16} {'contacts/env':>13}")
+        print(f"{'backend':<13} {'num_envs':>8} {'bare env steps/s':>17} {'physics steps/s':>16} "
+              f"{'CPU µs/env step':>16} {'contacts/env':>13}")
     else:
         print(f"{'backend':<13} {'num_envs':>8} {'env steps/s':>12} {'bare steps/s':>13} {'ratio':>6}")
     for backend in args.backends:
@@ -87,9 +90,10 @@ def main() -> None:
                 sim = make_backend(load_spec(args.model), n, backend, args.device, args.env_spacing,
                                    nthread=args.nthread)
                 sim.step(args.settle)
-                bare = time_bare(sim, args.decimation, steps)
+                bare, cpu_us = time_bare(sim, args.decimation, steps)
                 ncon = sim.num_contacts().double().mean().item()
-                print(f"{backend:<13} {n:>8} {bare:>17,.0f} {bare * args.decimation:>16,.0f} {ncon:>13.1f}", flush=True)
+                print(f"{backend:<13} {n:>8} {bare:>17,.0f} {bare * args.decimation:>16,.0f} {cpu_us:>16.1f} "
+                      f"{ncon:>13.1f}", flush=True)
                 continue
             env_cfg, _ = load_task_cfgs(args.task)
             env_cfg.scene.num_envs, env_cfg.sim.backend, env_cfg.sim.device, env_cfg.seed = n, backend, args.device, 0
@@ -97,7 +101,7 @@ def main() -> None:
             env = RslRlVecEnvWrapper(make_env(args.task, env_cfg))
             ours = time_env(env, steps)
             env.reset()
-            bare = time_bare(env.unwrapped.sim, env.unwrapped.cfg.decimation, steps)
+            bare, _ = time_bare(env.unwrapped.sim, env.unwrapped.cfg.decimation, steps)
             print(f"{backend:<13} {n:>8} {ours:>12,.0f} {bare:>13,.0f} {ours / bare:>6.2f}", flush=True)
             env.close()
 
