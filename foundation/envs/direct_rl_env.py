@@ -4,6 +4,8 @@
 
     _pre_physics_step(actions)            # once per policy step
     repeat decimation: _apply_action(); physics step
+                                          # (once, then decimation physics steps in one call, when the task
+                                          #  declares constant_action_across_substeps and the backend fuses them)
     _get_dones() -> (terminated, time_outs)
     _get_rewards() -> (N,)
     _reset_idx(env_ids)                   # envs that are done
@@ -53,6 +55,10 @@ class DirectRLEnv(gym.Env):
     """
 
     metadata = {"render_modes": [None]}  # rendering lives in foundation.rsl_rl.rendering (play.py)
+    #: A task sets this when its ``_apply_action`` writes the same controls at every physics step of a policy step
+    #: (e.g. joint position targets held over the decimation). A backend that fuses substeps (``mujoco_batch``) then
+    #: runs them in one call after one ``_apply_action``; otherwise ``_apply_action`` runs before each physics step.
+    constant_action_across_substeps: bool = False
 
     def __init__(self, cfg: DirectRLEnvCfg, render_mode: str | None = None, **kwargs) -> None:
         cfg.validate()
@@ -69,9 +75,10 @@ class DirectRLEnv(gym.Env):
 
         spec = self._setup_scene()
         spec.option.timestep = cfg.sim.dt
+        cfg.sim.mujoco.apply_to(spec)
         self.sim: PhysicsBackend = make_backend(
             spec, self.num_envs, cfg.sim.backend, cfg.sim.device, cfg.scene.env_spacing, cfg.sim.nconmax,
-            cfg.sim.njmax)
+            cfg.sim.njmax, cfg.sim.nthread)
 
         n = self.num_envs
         self.episode_length_buf = torch.zeros(n, dtype=torch.long, device=self.device)
@@ -134,9 +141,13 @@ class DirectRLEnv(gym.Env):
                              f"got {tuple(action.shape)}.")
         self.extras = {"log": {}}
         self._pre_physics_step(action.to(self.device))
-        for _ in range(self.cfg.decimation):
-            self._apply_action()
-            self.sim.step()
+        if self.constant_action_across_substeps and self.sim.fuses_substeps:
+            self._apply_action()  # the same controls for every substep: one backend call for all of them
+            self.sim.step(self.cfg.decimation)
+        else:
+            for _ in range(self.cfg.decimation):
+                self._apply_action()
+                self.sim.step()
         self.episode_length_buf += 1
 
         nonfinite = self.sim.nonfinite_envs()

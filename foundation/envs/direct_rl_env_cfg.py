@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Literal
 
+from foundation.sim.options import MujocoCfg
 from foundation.sim.usd import USD_EXTENSIONS
 
 
@@ -15,17 +16,25 @@ class SimCfg:
 
     Attributes:
         dt: Physics time step, seconds (overrides the MJCF ``timestep``).
-        backend: ``"auto"`` (MuJoCo C on CPU, MuJoCo Warp on CUDA), ``"mujoco"`` or ``"mujoco_warp"``.
+        backend: ``"auto"`` (MuJoCo C on CPU, MuJoCo Warp on CUDA), ``"mujoco"`` (one model of N copies: fastest
+            for contact-free scenes), ``"mujoco_batch"`` (N simulations on ``nthread`` threads: meant for
+            contact-rich scenes; time both with ``scripts/benchmark_env.py``) or ``"mujoco_warp"``
+            (``foundation.sim.make_backend``).
         device: Torch device of the environment tensors, ``"cpu"`` or ``"cuda[:k]"``.
         nconmax: Contacts per world for MuJoCo Warp (``None``: its default).
         njmax: Constraint rows per world for MuJoCo Warp (``None``: its default).
+        nthread: Threads of the ``"mujoco_batch"`` backend (0: one per CPU core).
+        mujoco: Solver and integrator options written into the model before it is compiled (``None`` fields leave
+            the MJCF's values).
     """
 
     dt: float = 1.0 / 100.0
-    backend: Literal["auto", "mujoco", "mujoco_warp"] = "auto"
+    backend: Literal["auto", "mujoco", "mujoco_batch", "mujoco_warp"] = "auto"
     device: str = "cpu"
     nconmax: int | None = None
     njmax: int | None = None
+    nthread: int = 0
+    mujoco: MujocoCfg = field(default_factory=MujocoCfg)
 
 
 @dataclass
@@ -103,5 +112,8 @@ class DirectRLEnvCfg:
                           f"({self.sim.dt * self.decimation} s)")
         if self.scene.env_spacing < 0:
             errors.append(f"scene.env_spacing must be >= 0 m, got {self.scene.env_spacing}")
+        if self.sim.nthread < 0:
+            errors.append(f"sim.nthread must be >= 0 (0: one per CPU core), got {self.sim.nthread}")
+        errors += self.sim.mujoco.validate()
         if errors:
             raise ValueError("Invalid environment config: " + "; ".join(errors) + ".")

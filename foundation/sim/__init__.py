@@ -1,4 +1,5 @@
-"""Physics backends: one interface (:class:`PhysicsBackend`), two implementations (MuJoCo C, MuJoCo Warp)."""
+"""Physics backends: one interface (:class:`PhysicsBackend`), three implementations (MuJoCo C as one model of N
+copies, MuJoCo C as N simulations on a thread pool, MuJoCo Warp), and the solver options applied to a model."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import mujoco
 import torch
 
 from foundation.sim.backend import PhysicsBackend
+from foundation.sim.options import MujocoCfg
 from foundation.sim.usd import USD_EXTENSIONS, load_usd_spec
 
-BACKENDS = ("auto", "mujoco", "mujoco_warp")
+BACKENDS = ("auto", "mujoco", "mujoco_batch", "mujoco_warp")
 
 
 def load_spec(path: str) -> mujoco.MjSpec:
@@ -49,17 +51,20 @@ def check_device(device: str) -> torch.device:
 
 
 def make_backend(spec: mujoco.MjSpec, num_envs: int, backend: str = "auto", device: str = "cpu",
-                 env_spacing: float = 0.0, nconmax: int | None = None, njmax: int | None = None) -> PhysicsBackend:
+                 env_spacing: float = 0.0, nconmax: int | None = None, njmax: int | None = None,
+                 nthread: int = 0) -> PhysicsBackend:
     """Build the physics backend for ``num_envs`` copies of the single-env model ``spec``.
 
     Args:
         spec: Single-environment model.
         num_envs: Number of environments, >= 1.
-        backend: ``"mujoco"`` (MuJoCo C, CPU only), ``"mujoco_warp"`` (CPU or CUDA) or ``"auto"``: MuJoCo C on the
-            CPU, MuJoCo Warp on CUDA.
+        backend: ``"mujoco"`` (MuJoCo C, one model of N copies, CPU only), ``"mujoco_batch"`` (MuJoCo C, N
+            simulations on ``nthread`` threads, CPU only; faster for contact-rich scenes), ``"mujoco_warp"`` (CPU or
+            CUDA) or ``"auto"``: ``"mujoco"`` on the CPU, MuJoCo Warp on CUDA.
         device: Torch device for the tensors, ``"cpu"`` or ``"cuda[:k]"``.
         env_spacing: Grid spacing of env origins for the MuJoCo C backend, metres.
         nconmax, njmax: Per-world contact and constraint capacities for MuJoCo Warp.
+        nthread: Threads of the ``"mujoco_batch"`` backend (0: one per CPU core).
 
     Raises:
         ValueError: on an unknown backend name, MuJoCo C asked for a CUDA device, or CUDA asked for without a GPU.
@@ -69,16 +74,20 @@ def make_backend(spec: mujoco.MjSpec, num_envs: int, backend: str = "auto", devi
     dev = check_device(device)
     if backend == "auto":
         backend = "mujoco" if dev.type == "cpu" else "mujoco_warp"
+    if backend in ("mujoco", "mujoco_batch") and dev.type != "cpu":
+        raise ValueError(f"The '{backend}' (C) backend runs on the CPU only; got device '{device}'. "
+                         "Use backend 'mujoco_warp' on CUDA.")
     if backend == "mujoco":
-        if dev.type != "cpu":
-            raise ValueError(f"The 'mujoco' (C) backend runs on the CPU only; got device '{device}'. "
-                             "Use backend 'mujoco_warp' on CUDA.")
         from foundation.sim.mujoco_c import MujocoCBackend
 
         return MujocoCBackend(spec, num_envs, env_spacing)
+    if backend == "mujoco_batch":
+        from foundation.sim.mujoco_batch import MujocoBatchBackend
+
+        return MujocoBatchBackend(spec, num_envs, nthread)
     from foundation.sim.mujoco_warp import MujocoWarpBackend
 
     return MujocoWarpBackend(spec, num_envs, device, nconmax, njmax)
 
 
-__all__ = ["BACKENDS", "USD_EXTENSIONS", "PhysicsBackend", "check_device", "load_spec", "make_backend"]
+__all__ = ["BACKENDS", "MujocoCfg", "USD_EXTENSIONS", "PhysicsBackend", "check_device", "load_spec", "make_backend"]

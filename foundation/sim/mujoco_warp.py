@@ -63,6 +63,10 @@ class MujocoWarpBackend(PhysicsBackend):
         self._xpos, self._site_xpos = view(d.xpos)[:, 1:], view(d.site_xpos)
         self._xquat = view(d.xquat)[:, 1:]
         self._site_xmat = view(d.site_xmat)
+        self._sensordata = view(d.sensordata)
+        self._cdof, self._subtree_com = view(d.cdof), view(d.subtree_com)[:, 1:]
+        self._contact_dist, self._contact_world = view(d.contact.dist), view(d.contact.worldid)
+        self._nacon = view(d.nacon)
         self.reset_to_default(torch.arange(num_envs, device=self.device))
         self.kinematics()
 
@@ -70,15 +74,25 @@ class MujocoWarpBackend(PhysicsBackend):
     site_xmat_w = property(lambda self: self._site_xmat.reshape(self.num_envs, -1, 9),
                            doc=PhysicsBackend.site_xmat_w.__doc__)
 
-    def step(self) -> None:
-        """One ``mujoco_warp.step`` of every world."""
+    def step(self, nstep: int = 1) -> None:
+        """``nstep`` ``mujoco_warp.step`` of every world."""
         with self._wp.ScopedDevice(self._wp_device):
-            self._mjw.step(self.wp_model, self.wp_data)
+            for _ in range(nstep):
+                self._mjw.step(self.wp_model, self.wp_data)
 
     def kinematics(self) -> None:
-        """``mujoco_warp.kinematics`` of every world: body and site poses from ``qpos``."""
+        """``mujoco_warp.kinematics`` and ``com_pos`` of every world: body and site poses, Jacobians from ``qpos``."""
         with self._wp.ScopedDevice(self._wp_device):
             self._mjw.kinematics(self.wp_model, self.wp_data)
+            self._mjw.com_pos(self.wp_model, self.wp_data)
+
+    def _contacts(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        # Contact rows are shared by all worlds; rows past nacon are stale: they become padding (env index N),
+        # masked on the device without reading nacon back to the host.
+        geom = self._wp.to_torch(self.wp_data.contact.geom).long().clamp(0, self.model.ngeom - 1)
+        valid = torch.arange(geom.shape[0], device=self.device) < self._nacon
+        world = torch.where(valid, self._contact_world.long(), self.num_envs)
+        return world, geom[:, 0], geom[:, 1], self._contact_dist
 
     def _clear_envs(self, env_ids: torch.Tensor) -> None:
         self._warm[env_ids] = 0.0

@@ -1,4 +1,5 @@
-"""Physics backends: the batched-state contract of MuJoCo C (N copies in one model) and MuJoCo Warp (N worlds).
+"""Physics backends: the batched-state contract of MuJoCo C (N copies in one model), MuJoCo batch (N simulations on a
+thread pool) and MuJoCo Warp (N worlds).
 
 Models: the Crazyflie (one free body, no contacts) shipped with the package, and ``tests/assets/arm.xml`` (a 3-joint
 position-controlled arm on a ground plane with a free box it can touch: joints, actuators, contacts, sites).
@@ -14,8 +15,10 @@ import torch
 
 from foundation.assets import asset_path
 from foundation.sim import make_backend
-from tests.conftest import ARM_XML
+from tests.conftest import ARM_XML, ASSETS_DIR
 
+#: The MuJoCo C backends: one model of N copies, and N simulations on a thread pool.
+CPU_BACKENDS = ["mujoco", "mujoco_batch"]
 N = 4
 SPACING = 2.0  # m; the arm reaches less than 0.7 m, so neighbouring copies are far apart
 ARM_TARGETS = torch.tensor([[0.3, 0.9, 0.6],     # pitches the forearm down onto the box
@@ -67,16 +70,17 @@ def rotmat(quat) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------------ shapes, dtypes
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("name, spec_fn, sizes", [
     ("crazyflie", crazyflie_spec, dict(nq=7, nv=6, nu=0, nbody=1, nsite=5)),
     ("arm", arm_spec, dict(nq=10, nv=9, nu=3, nbody=5, nsite=2)),
 ])
-def test_c_backend_state_shapes_dtypes_and_initial_state(name, spec_fn, sizes):
-    b = make_backend(spec_fn(), N, "mujoco", "cpu", env_spacing=SPACING)
+def test_cpu_backend_state_shapes_dtypes_and_initial_state(backend, name, spec_fn, sizes):
+    b = make_backend(spec_fn(), N, backend, "cpu", env_spacing=SPACING)
     nq, nv, nu, nb, ns = (sizes[k] for k in ("nq", "nv", "nu", "nbody", "nsite"))
     expected = {"qpos": (N, nq), "qvel": (N, nv), "ctrl": (N, nu), "qfrc_applied": (N, nv),
                 "xfrc_applied": (N, nb, 6), "body_pos_w": (N, nb, 3), "body_quat_w": (N, nb, 4),
-                "site_pos_w": (N, ns, 3), "site_xmat_w": (N, ns, 9)}
+                "site_pos_w": (N, ns, 3), "site_xmat_w": (N, ns, 9), "sensordata": (N, 0)}
     for attr, shape in expected.items():
         t = getattr(b, attr)
         assert tuple(t.shape) == shape, attr
@@ -109,8 +113,9 @@ def test_warp_backend_state_shapes_and_dtypes():
 
 
 # ------------------------------------------------------------------------------------------------------ control
-def test_ctrl_drives_joints_to_their_position_targets():
-    b = make_backend(arm_spec(), N, "mujoco", env_spacing=SPACING)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_ctrl_drives_joints_to_their_position_targets(backend):
+    b = make_backend(arm_spec(), N, backend, env_spacing=SPACING)
     target = torch.tensor([0.8, -1.0, 0.5], dtype=torch.float64)  # away from the box: no contact on the way
     b.ctrl[:] = target
     initial_error = (b.qpos[:, :3] - target).abs().max().item()
@@ -123,9 +128,10 @@ def test_ctrl_drives_joints_to_their_position_targets():
     assert (b.qvel[:, :3].abs() < 1e-3).all()  # settled, not swinging through
 
 
-def test_applied_forces_act_on_the_right_env_and_body():
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_applied_forces_act_on_the_right_env_and_body(backend):
     """xfrc_applied[i, k] pushes body k of env i only; qfrc_applied[i, d] pushes dof d of env i only."""
-    b = make_backend(arm_spec(), N, "mujoco", env_spacing=SPACING)
+    b = make_backend(arm_spec(), N, backend, env_spacing=SPACING)
     b.ctrl[:] = torch.tensor([0.0, -1.0, 0.0], dtype=torch.float64)  # lift the arm clear of the box
     box, dof, qz = body_index(b, "box"), box_dof(b), box_qadr(b) + 2
     lift = 1.5 * BOX_MASS * 9.81  # N: net upward acceleration g/2
@@ -144,8 +150,9 @@ def test_applied_forces_act_on_the_right_env_and_body():
 
 
 # -------------------------------------------------------------------------------------------------- write_state
-def test_write_state_resets_only_the_given_envs_and_clears_their_inputs():
-    b = make_backend(arm_spec(), N, "mujoco", env_spacing=SPACING)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_write_state_resets_only_the_given_envs_and_clears_their_inputs(backend):
+    b = make_backend(arm_spec(), N, backend, env_spacing=SPACING)
     b.ctrl[:] = ARM_TARGETS
     for _ in range(100):
         b.step()
@@ -177,14 +184,15 @@ def test_write_state_resets_only_the_given_envs_and_clears_their_inputs():
         b.write_state(torch.tensor([0]), qpos, qvel)
 
 
-def test_a_reset_env_carries_nothing_over_from_its_previous_episode():
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_a_reset_env_carries_nothing_over_from_its_previous_episode(backend):
     """After write_state, an env evolves exactly as it does in a fresh backend (warm start and inputs cleared)."""
-    used = make_backend(arm_spec(), N, "mujoco", env_spacing=SPACING)
+    used = make_backend(arm_spec(), N, backend, env_spacing=SPACING)
     used.ctrl[:] = ARM_TARGETS
     for _ in range(150):
         used.step()
     used.xfrc_applied[:, body_index(used, "box")] = torch.tensor([0.0, 0.0, 5.0, 0.0, 0.0, 0.0]).double()
-    fresh = make_backend(arm_spec(), N, "mujoco", env_spacing=SPACING)
+    fresh = make_backend(arm_spec(), N, backend, env_spacing=SPACING)
     used.write_state(torch.arange(N), fresh.qpos.clone(), fresh.qvel.clone())
     for b in (used, fresh):
         b.ctrl[:] = ARM_TARGETS.flip(0)
@@ -215,8 +223,9 @@ def test_env_origins_form_a_centred_grid_with_the_given_spacing(num_envs, spacin
                                o + torch.tensor([0.45, 0, 0.25]).double(), atol=1e-6, rtol=0)
 
 
-def test_copies_with_the_same_inputs_stay_identical_and_different_inputs_diverge():
-    b = make_backend(arm_spec(), N, "mujoco", env_spacing=SPACING)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_copies_with_the_same_inputs_stay_identical_and_different_inputs_diverge(backend):
+    b = make_backend(arm_spec(), N, backend, env_spacing=SPACING)
     b.ctrl[:] = ARM_TARGETS
     for _ in range(300):
         b.step()
@@ -227,12 +236,13 @@ def test_copies_with_the_same_inputs_stay_identical_and_different_inputs_diverge
     assert (q[0, :3] - q[3, :3]).abs().max() > 0.2
 
 
-def test_each_copy_moves_exactly_as_the_single_env_model():
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_each_copy_moves_exactly_as_the_single_env_model(backend):
     """N copies in one model never interact: each evolves as a one-env backend does with the same controls.
 
     The arm's forearm lands on the box, which rests on the ground plane, so contacts with the ground matter.
     """
-    b = make_backend(arm_spec(), N, "mujoco", env_spacing=SPACING)
+    b = make_backend(arm_spec(), N, backend, env_spacing=SPACING)
     b.ctrl[:] = ARM_TARGETS
     for _ in range(300):
         b.step()
@@ -249,8 +259,9 @@ def test_each_copy_moves_exactly_as_the_single_env_model():
 
 
 # ------------------------------------------------------------------------------------------- non-finite states
-def test_nonfinite_envs_are_flagged_and_reset_to_default_restores_them(tmp_cwd):
-    b = make_backend(arm_spec(), N, "mujoco", env_spacing=SPACING)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_nonfinite_envs_are_flagged_and_reset_to_default_restores_them(backend, tmp_cwd):
+    b = make_backend(arm_spec(), N, backend, env_spacing=SPACING)
     b.ctrl[:] = ARM_TARGETS
     for _ in range(50):
         b.step()
@@ -269,7 +280,7 @@ def test_nonfinite_envs_are_flagged_and_reset_to_default_restores_them(tmp_cwd):
     assert torch.equal(b.qpos[[1, 3]], keep_q) and torch.equal(b.qvel[[1, 3]], keep_v)
 
 
-@pytest.mark.parametrize("backend", ["mujoco", "mujoco_warp"])
+@pytest.mark.parametrize("backend", ["mujoco", "mujoco_batch", "mujoco_warp"])
 def test_a_nonfinite_env_does_not_contaminate_the_others(backend, tmp_cwd):
     """The env layer resets only the envs that became non-finite, so a NaN must stay in its own env."""
     b = make_backend(arm_spec(), N, backend, "cpu", env_spacing=SPACING)
@@ -284,8 +295,27 @@ def test_a_nonfinite_env_does_not_contaminate_the_others(backend, tmp_cwd):
         f"a NaN in env 1 made envs {[i for i, f in enumerate(flagged) if f]} non-finite after one {backend} step")
 
 
+def test_a_batch_simulation_in_which_mujoco_raises_is_reported_and_the_others_step_on(tmp_cwd):
+    """Arena overflow (an error in MuJoCo, not a NaN) in some simulations: they keep their last state, are reported
+    by nonfinite_envs (so the env layer resets them) and the call does not raise."""
+    spec = mujoco.MjSpec.from_file(str(ASSETS_DIR / "pile.xml"))  # ~40 contacts once the pile settles
+    spec.memory = 30_000  # bytes: too little for the contacts of a settled pile
+    b = make_backend(spec, 2, "mujoco_batch")
+    qpos = b.qpos[1:].clone()
+    qpos[:, 2::7] += 1.0  # env 1's pile starts 1 m higher: no contact within the test's 0.16 s
+    b.write_state(torch.tensor([1]), qpos, torch.zeros_like(b.qvel[1:]))
+    flagged = torch.zeros(2, dtype=torch.bool)
+    for _ in range(40):
+        b.step()
+        flagged |= b.nonfinite_envs()
+    assert flagged.tolist() == [True, False]
+    assert "out of memory" in b.batch.error(0)
+    assert torch.isfinite(b.qpos).all()  # the failed env's state is kept, not corrupted
+    assert b.qvel[1, 2].item() == pytest.approx(-9.81 * 40 * 0.004, rel=1e-6)  # env 1 fell freely for 40 steps
+
+
 # ------------------------------------------------------------------------------------------------------- sites
-@pytest.mark.parametrize("backend", ["mujoco", "mujoco_warp"])
+@pytest.mark.parametrize("backend", ["mujoco", "mujoco_batch", "mujoco_warp"])
 def test_site_poses_are_body_poses_plus_rotated_offsets(backend):
     b = make_backend(arm_spec(), N, backend, "cpu", env_spacing=SPACING)
     b.ctrl[:] = ARM_TARGETS.to(b.ctrl.dtype)
@@ -339,22 +369,37 @@ def test_c_and_warp_agree_on_a_free_body_under_a_constant_wrench():
     torch.testing.assert_close(vw, vc, atol=1e-4, rtol=0)
 
 
-def test_c_and_warp_agree_on_the_arm_with_contacts():
-    """Arm with per-env position targets, 50 steps of 2 ms: the forearms of envs 0 and 1 land on their boxes."""
+def test_the_three_backends_agree_on_the_arm_with_contacts():
+    """Arm with per-env position targets, 50 steps of 2 ms: the forearms of envs 0 and 1 land on their boxes.
+
+    State, body poses, the end-effector Jacobian and the box-floor penetration of MuJoCo Warp (CPU device) and the
+    MuJoCo batch backend are compared with MuJoCo C (one model of N copies)."""
     results = {}
-    for name in ("mujoco", "mujoco_warp"):
+    for name in ("mujoco", "mujoco_batch", "mujoco_warp"):
         b = make_backend(arm_spec(), N, name, "cpu", env_spacing=SPACING)
         b.ctrl[:] = ARM_TARGETS.to(b.ctrl.dtype)
-        for _ in range(50):
+        b.step(20)
+        for _ in range(30):
             b.step()
-        results[name] = (local_qpos(b), b.qvel.double().clone())
-    (qc, vc), (qw, vw) = results["mujoco"], results["mujoco_warp"]
-    assert (qc[:, :3].abs().amax(dim=1)[:3] > 0.1).all()  # the arms moved
-    # Looser than the free body: contact impacts amplify float32 rounding, and MuJoCo Warp's solver stops after its
-    # own iteration count/tolerance. Measured against a single-env MuJoCo C run: ~2e-4 (qpos), ~7e-3 (qvel) right
-    # after the impact.
-    torch.testing.assert_close(qw, qc, atol=2e-3, rtol=0)
-    torch.testing.assert_close(vw, vc, atol=5e-2, rtol=0)
+        box, floor = b.geom_ids(["box"]), b.geom_ids(["floor"])
+        results[name] = {"qpos": local_qpos(b), "qvel": b.qvel.double().clone(),
+                         "body_pos": (b.body_pos_w - b.env_origins.unsqueeze(1)).double(),
+                         "jac": b.site_jacobian(b.site_index("ee")).double(),
+                         "penetration": b.max_penetration(box, floor).double(), "contacts": b.num_contacts()}
+    c = results["mujoco"]
+    assert (c["qpos"][:, :3].abs().amax(dim=1)[:3] > 0.1).all()  # the arms moved
+    assert (c["penetration"] > 1e-5).all()  # the boxes rest on the floor
+    # Batch: the same engine and float64 on separate MjData; measured differences ~1e-15 (qpos), ~1e-14 (qvel).
+    # Warp: float32 (eps 1.2e-7) and its own solver iterations; measured ~1e-7 (qpos, Jacobian), ~1e-6 (qvel), 3e-9 m
+    # (penetration). The tolerances leave room for contact impacts, which amplify rounding differences.
+    tolerances = {"mujoco_batch": dict(qpos=1e-9, qvel=1e-9, body_pos=1e-9, jac=1e-9, penetration=1e-9),
+                  "mujoco_warp": dict(qpos=2e-3, qvel=5e-2, body_pos=2e-3, jac=1e-4, penetration=1e-5)}
+    for name in tolerances:
+        assert torch.equal(results[name]["contacts"], c["contacts"]), name
+    for name, tol in tolerances.items():
+        for key, atol in tol.items():
+            torch.testing.assert_close(results[name][key], c[key], atol=atol, rtol=0,
+                                       msg=lambda m, name=name, key=key: f"{name} {key}: {m}")
 
 
 # ------------------------------------------------------------------------------------------------------ errors
@@ -363,10 +408,11 @@ def test_make_backend_rejects_an_unknown_backend_name():
         make_backend(arm_spec(), 2, "physx")
 
 
-def test_make_backend_rejects_mujoco_c_on_cuda(monkeypatch):
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_make_backend_rejects_mujoco_c_on_cuda(monkeypatch, backend):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # pretend a GPU exists: the C check must fire
     with pytest.raises(ValueError, match="CPU only"):
-        make_backend(arm_spec(), 2, "mujoco", "cuda")
+        make_backend(arm_spec(), 2, backend, "cuda")
 
 
 @pytest.mark.parametrize("backend", ["auto", "mujoco_warp", "mujoco"])

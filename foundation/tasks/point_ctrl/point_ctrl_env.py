@@ -30,7 +30,7 @@ import torch
 from foundation.assets import asset_path
 from foundation.envs import DirectRLEnv, DirectRLEnvCfg, SceneCfg, SimCfg, SpawnCfg
 from foundation.sim import load_spec
-from foundation.utils.math import quat_from_euler_xyz, quat_to_rotmat
+from foundation.utils.math import matrix_from_quat, quat_from_euler_xyz
 
 GRAVITY = 9.81  # m/s², the MJCF's gravity
 
@@ -274,7 +274,7 @@ class PointCtrlEnv(DirectRLEnv):
 
     # -------------------------------------------------------------------------------------------- observations
     def _get_observations(self) -> dict[str, torch.Tensor]:
-        rot = quat_to_rotmat(self._root_quat())  # (N, 3, 3) body → world
+        rot = matrix_from_quat(self._root_quat())  # (N, 3, 3) body → world
         qvel = self.sim.qvel[:, self._dof:self._dof + 6].float()
         vecs_w = torch.stack([self._goal_pos - self._root_pos(), qvel[:, :3]], dim=2)  # (N, 3, 2)
         vecs_b = (rot.transpose(1, 2) @ vecs_w).transpose(1, 2).flatten(1)  # [pos_err_b, lin_vel_b]
