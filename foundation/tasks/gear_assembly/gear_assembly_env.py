@@ -10,7 +10,9 @@ physics steps, so the backend may run them in one call):
     a ∈ [-1, 1]^4 = (Δx, Δy, Δz, Δyaw)   (world frame)
     target position  = current TCP position + a[:3] · pos_scale_m, clipped to ee_bounds
     target rotation  = yaw(current yaw + a[3] · yaw_scale_rad) · R_home   (gripper pointing down; yaw clipped)
-    joint targets    = q + J^T (J J^T + λ² I)^-1 [position error; rotation error]   (damped least squares)
+    joint targets    = q + J^T (J J^T + λ² I)^-1 [position error; rotation error]
+                       (damped least squares: ``foundation.controllers.DifferentialIKController``, Isaac Lab's
+                        ``DifferentialInverseKinematicsAction`` with an absolute pose command built from the current pose)
 
 Why 4-D and not Factory's 6-D: the shaft is vertical and the gear's hole round, so roll and pitch only add search
 dimensions (6-D doubles the exploration space on a CPU budget); the target orientation is re-projected onto "pointing
@@ -35,6 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from foundation.controllers import DifferentialIKController, DifferentialIKControllerCfg
 from foundation.envs import DirectRLEnv, DirectRLEnvCfg, SceneCfg, SimCfg
 from foundation.sim import load_spec
 from foundation.tasks.gear_assembly.observations import (OBS_DIM_CFG, POLICY_OBS_ORDER, TEACHER_OBS_ORDER,
@@ -44,7 +47,7 @@ from foundation.tasks.gear_assembly.rewards import (axial_radial_error, keypoint
 from foundation.tasks.gear_assembly.harness import GearScene
 from foundation.tasks.gear_assembly.scene_cfg import GearSceneCfg
 from foundation.tasks.gear_assembly.success import GearSuccessCfg, gear_seated
-from foundation.utils.math import quat_to_rotmat
+from foundation.utils.math import matrix_from_quat, quat_apply, quat_from_angle_axis, quat_from_matrix, quat_mul
 
 
 @dataclass
@@ -177,38 +180,9 @@ class GearAssemblyEnvCfg(DirectRLEnvCfg):
     settle_tolerance_m: float = 0.002
 
 
-def _rotvec_from_matrix(r: torch.Tensor) -> torch.Tensor:
-    """(N, 3) rotation vectors (axis · angle, rad) of rotation matrices (N, 3, 3), for angles below π."""
-    cos = ((r.diagonal(dim1=1, dim2=2).sum(-1) - 1.0) * 0.5).clamp(-1.0, 1.0)
-    angle = torch.acos(cos)
-    vee = torch.stack([r[:, 2, 1] - r[:, 1, 2], r[:, 0, 2] - r[:, 2, 0], r[:, 1, 0] - r[:, 0, 1]], dim=1)
-    scale = torch.where(angle < 1e-6, torch.full_like(angle, 0.5), angle / (2.0 * torch.sin(angle).clamp_min(1e-9)))
-    return vee * scale[:, None]
-
-
-def _yaw_matrix(yaw: torch.Tensor) -> torch.Tensor:
-    """(N, 3, 3) rotations about the world z axis by ``yaw`` (N,), rad."""
-    c, s, z, o = torch.cos(yaw), torch.sin(yaw), torch.zeros_like(yaw), torch.ones_like(yaw)
-    return torch.stack([c, -s, z, s, c, z, z, z, o], dim=1).view(-1, 3, 3)
-
-
 def _yaw_quat(yaw: torch.Tensor) -> torch.Tensor:
     """(N, 4) quaternions (w, x, y, z) of rotations about the world z axis by ``yaw`` (N,), rad."""
-    z = torch.zeros_like(yaw)
-    return torch.stack([torch.cos(yaw / 2), z, z, torch.sin(yaw / 2)], dim=1)
-
-
-def dls_joint_step(jacobian: torch.Tensor, pose_error: torch.Tensor, damping: float) -> torch.Tensor:
-    """(N, J) joint step of damped least squares ``J^T (J J^T + λ² I)^-1 e`` (Isaac Lab's ``dls`` IK method).
-
-    Args:
-        jacobian: (N, 6, J) TCP Jacobian of the controlled joints, world frame, rows [linear; angular].
-        pose_error: (N, 6) [position error (m); rotation vector (rad)], world frame.
-        damping: λ.
-    """
-    jjt = jacobian @ jacobian.transpose(1, 2)
-    jjt = jjt + (damping ** 2) * torch.eye(6, dtype=jjt.dtype, device=jjt.device)
-    return (jacobian.transpose(1, 2) @ torch.linalg.solve(jjt, pose_error.unsqueeze(-1))).squeeze(-1)
+    return quat_from_angle_axis(yaw, torch.tensor([0.0, 0.0, 1.0], device=yaw.device).expand(len(yaw), 3))
 
 
 class GearAssemblyEnv(DirectRLEnv):
@@ -278,8 +252,11 @@ class GearAssemblyEnv(DirectRLEnv):
         # The gear scene's grasp recipe on one MjData of this env's model: the start bank, and the TCP orientation at
         # the home pose (gripper pointing down), the reference of the yaw.
         self._grasp_scene = GearScene(cfg.gear_scene, model=model)
-        self._r_home = quat_to_rotmat(torch.as_tensor(self._grasp_scene.home_tcp_quat(), dtype=torch.float32,
-                                                      device=dev))
+        self._q_home = torch.as_tensor(self._grasp_scene.home_tcp_quat(), dtype=torch.float32, device=dev)
+        self._r_home = matrix_from_quat(self._q_home)
+        self._ik = DifferentialIKController(DifferentialIKControllerCfg(
+            command_type="pose", use_relative_mode=False, ik_method="dls", ik_params={"lambda_val": ac.ik_damping}),
+            n, dev)
         self._bank = self._build_start_bank(cfg.start_bank_size)
         self.reset()
 
@@ -373,12 +350,14 @@ class GearAssemblyEnv(DirectRLEnv):
         pos, rot = self._tcp_pose()
         target_pos = (pos - origins + self._actions[:, :3] * ac.pos_scale_m).clamp(self._bounds_lo, self._bounds_hi)
         r_rel = rot @ self._r_home.T
-        yaw = torch.atan2(r_rel[:, 1, 0], r_rel[:, 0, 0])
+        yaw = torch.atan2(r_rel[:, 1, 0], r_rel[:, 0, 0])  # of the TCP about the world z axis, from the home yaw
         target_yaw = (yaw + self._actions[:, 3] * ac.yaw_scale_rad).clamp(-ac.yaw_limit_rad, ac.yaw_limit_rad)
-        r_target = _yaw_matrix(target_yaw) @ self._r_home
-        err = torch.cat([target_pos + origins - pos, _rotvec_from_matrix(r_target @ rot.transpose(1, 2))], dim=1)
-        q = self.sim.qpos[:, self._arm_q].float()
-        q_des = q + dls_joint_step(self._arm_jacobian(), err, ac.ik_damping)
+        # An absolute pose command built from the current pose: Isaac Lab's relative-mode delta for the position, and
+        # for the orientation the home orientation (pointing down) turned to the target yaw, so that a tilt the arm
+        # picked up in contact is undone rather than kept.
+        self._ik.set_command(torch.cat([target_pos + origins, quat_mul(_yaw_quat(target_yaw), self._q_home.expand(
+            self.num_envs, 4))], dim=1))
+        q_des = self._ik.compute(pos, quat_from_matrix(rot), self._arm_jacobian(), self.sim.qpos[:, self._arm_q].float())
         self._joint_targets = torch.max(torch.min(q_des, self._arm_range[:, 1]), self._arm_range[:, 0])
 
     def _apply_action(self) -> None:
@@ -465,10 +444,10 @@ class GearAssemblyEnv(DirectRLEnv):
         gear_xy = qpos[:, self._gear_q[:2]]
         # The base goes under the gear: its shaft tip at the gear's xy minus the drawn offset (the tip's xy in the base
         # frame, zero for a centred shaft, turned by the base's yaw).
-        base_yaw = u(st.base_yaw_rad, k)
-        tip_xy = (_yaw_matrix(base_yaw)[:, :2, :2] @ self._tip_local[:2].unsqueeze(-1)).squeeze(-1)
+        base_quat = _yaw_quat(u(st.base_yaw_rad, k))
+        tip_xy = quat_apply(base_quat, self._tip_local.expand(k, 3))[:, :2]
         base_xy = gear_xy - u(st.gear_xy_m, k, 2) - tip_xy
-        qpos[:, self._base_q] = torch.cat([base_xy, torch.zeros(k, 1, device=dev), _yaw_quat(base_yaw)], dim=1)
+        qpos[:, self._base_q] = torch.cat([base_xy, torch.zeros(k, 1, device=dev), base_quat], dim=1)
         self.sim.write_state(env_ids, qpos + self._origin_offsets(env_ids), self._bank["qvel"][pick])
         self.sim.ctrl[env_ids] = self._bank["ctrl"][pick].to(self.sim.ctrl.dtype)
         self._joint_targets[env_ids] = self._bank["ctrl"][pick][:, self._arm_act]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from foundation.utils.math import quat_to_rotmat
+from foundation.utils.math import matrix_from_quat
 
 
 def squashing_fn(x: torch.Tensor, a: float, b: float) -> torch.Tensor:
@@ -56,8 +56,8 @@ def keypoint_distance(pos_a: torch.Tensor, quat_a: torch.Tensor, pos_b: torch.Te
         offsets: (K, 3) keypoints in each frame (``keypoint_offsets``).
     """
     offsets = offsets.to(pos_a)
-    kp_a = pos_a[:, None] + torch.einsum("nij,kj->nki", quat_to_rotmat(quat_a.to(pos_a)), offsets)
-    kp_b = pos_b[:, None] + torch.einsum("nij,kj->nki", quat_to_rotmat(quat_b.to(pos_a)), offsets)
+    kp_a = pos_a[:, None] + torch.einsum("nij,kj->nki", matrix_from_quat(quat_a.to(pos_a)), offsets)
+    kp_b = pos_b[:, None] + torch.einsum("nij,kj->nki", matrix_from_quat(quat_b.to(pos_a)), offsets)
     return torch.linalg.vector_norm(kp_a - kp_b, dim=-1).mean(dim=-1)
 
 
@@ -73,7 +73,7 @@ def axial_radial_error(pos: torch.Tensor, target_pos: torch.Tensor, target_quat:
     Returns:
         ``(height (N,), radial (N,))``, metres; height > 0 above the target.
     """
-    axis = quat_to_rotmat(target_quat.to(pos))[..., :, 2]
+    axis = matrix_from_quat(target_quat.to(pos))[..., :, 2]
     d = pos - target_pos
     height = (d * axis).sum(dim=-1)
     radial = torch.linalg.vector_norm(d - height[:, None] * axis, dim=-1)
