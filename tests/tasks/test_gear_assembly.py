@@ -114,6 +114,20 @@ def test_env_builds_with_the_declared_observation_sizes(env):
     assert ((gear_above_tip > 0.005) & (gear_above_tip < 0.055)).all()
 
 
+def test_the_two_cpu_backends_start_alike_and_agree_on_a_short_rollout():
+    """MuJoCo C as one model of N copies and as N simulations on threads: the same start (same seed), and the same
+    privileged observation after 5 policy steps of one action, to 0.1 mm / 1e-3 (float64 physics, float32 obs)."""
+    envs = [gear_env(backend) for backend in ("mujoco", "mujoco_batch")]
+    obs = [env.reset(seed=0)[0]["teacher"] for env in envs]
+    assert torch.allclose(obs[0], obs[1], atol=1e-6)
+    action = torch.tensor([[0.5, -0.3, -0.8, 0.2]]).repeat(NUM_ENVS, 1)
+    for _ in range(5):
+        obs = [env.step(action)[0]["teacher"] for env in envs]
+    assert torch.allclose(obs[0], obs[1], atol=1e-3)
+    ee = slice(sum(OBS_DIM_CFG[t] for t in TEACHER_OBS_ORDER[:TEACHER_OBS_ORDER.index("ee_pos")]), None)
+    assert torch.allclose(obs[0][:, ee][:, :3], obs[1][:, ee][:, :3], atol=1e-4)
+
+
 def test_policy_observation_does_not_see_the_gear(env):
     env.reset(seed=3)
     sim = env.sim
