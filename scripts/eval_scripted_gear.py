@@ -7,11 +7,11 @@ deepest gear-base penetration.
 The scripted controller (``foundation.tasks.gear_assembly.scripted``: move above the shaft, descend along its axis)
 is driven as a policy of the ``gear_assembly`` env: each step its TCP target becomes the action
 ``(target - tcp) / action.pos_scale_m`` (yaw 0), so it goes through the same IK, servos and contact as a learned
-policy; its largest approach step is the action scale. It aims at the shaft tip the env reports plus the episode's
+policy; its largest approach step is the x, y action scale. It aims at the shaft tip the env reports plus the episode's
 shaft-estimate error (the env's per-reset draw, each axis ~ U(±estimate_error_mm); 0 is the exact shaft pose), plus,
 with ``--aim_off_axis_mm``, a fixed horizontal offset in a random direction per episode. ``--max_push_mm`` is how far
-ahead of the TCP its target may be while descending: the push on a blocked gear (a learned policy may push with up to
-``action.pos_scale_m``). One episode per environment, evaluated by ``foundation.rsl_rl.evaluation.evaluate`` as the
+ahead of the TCP its target may be along the shaft while descending: the push on a blocked gear (a learned policy
+may push with up to the z action scale). One episode per environment, evaluated by ``foundation.rsl_rl.evaluation.evaluate`` as the
 learned policies are; the first line of the output is the README's baseline row.
 """
 
@@ -39,21 +39,24 @@ class ScriptedPolicy(torch.nn.Module):
 
     Args:
         env: The environment.
-        cfg: Controller set-points; by default ``ScriptedInsertionCfg`` with ``max_step_m`` = the action scale.
+        cfg: Controller set-points; by default ``ScriptedInsertionCfg`` with ``max_step_m`` = the x, y action scale
+            (its approach steps along z are clipped to the z scale).
         aim_off_axis_m: Horizontal aiming error, drawn per episode in a random direction, m.
 
     Raises:
-        ValueError: if ``cfg.max_step_m`` or ``cfg.max_push_m`` exceeds the action scale (the steps would be clipped).
+        ValueError: if ``cfg.max_step_m`` exceeds the x, y action scale or ``cfg.max_push_m`` the z one.
     """
 
     def __init__(self, env: GearAssemblyEnv, cfg: ScriptedInsertionCfg | None = None,
                  aim_off_axis_m: float = 0.0) -> None:
         super().__init__()
-        scale = env.cfg.action.pos_scale_m
-        cfg = cfg or ScriptedInsertionCfg(max_step_m=scale)
-        if max(cfg.max_step_m, cfg.max_push_m) > scale + 1e-12:
+        scale_xy, _, scale_z = env.cfg.action.pos_scale_m
+        cfg = cfg or ScriptedInsertionCfg(max_step_m=scale_xy)
+        if cfg.max_step_m > scale_xy + 1e-12 or cfg.max_push_m > scale_z + 1e-12:
             raise ValueError(f"The scripted controller's max_step_m ({cfg.max_step_m}) and max_push_m "
-                             f"({cfg.max_push_m}) must not exceed the action scale ({scale} m).")
+                             f"({cfg.max_push_m}) must not exceed the action scale in x, y ({scale_xy} m) and z "
+                             f"({scale_z} m).")
+        self._scale = torch.tensor(env.cfg.action.pos_scale_m, device=env.device)
         self.env = env
         self.controller = ScriptedInsertion(env.num_envs, cfg, env.device)
         self.aim_off_axis_m = aim_off_axis_m
@@ -75,7 +78,7 @@ class ScriptedPolicy(torch.nn.Module):
         tcp = env.tcp_pos()
         target = self.controller.compute(tcp, env.shaft_tip_pos() + aim, env.shaft_seated_pos() + aim)
         actions = torch.zeros(env.num_envs, env.num_actions, device=env.device)
-        actions[:, :3] = (target - tcp) / env.cfg.action.pos_scale_m
+        actions[:, :3] = (target - tcp) / self._scale
         return actions.clamp(-1.0, 1.0)
 
 
@@ -122,7 +125,7 @@ def run(num_envs: int, estimate_error_mm: float, seed: int, overrides: list[str]
                                                  f"env.noise.shaft_estimate_error_m={estimate_error_mm / 1000.0}",
                                                  *overrides])["env"]
     env = make_env("gear_assembly", env_cfg)
-    cfg = ScriptedInsertionCfg(max_step_m=env_cfg.action.pos_scale_m)
+    cfg = ScriptedInsertionCfg(max_step_m=env_cfg.action.pos_scale_m[0])
     if max_push_mm is not None:
         cfg.max_push_m = max_push_mm / 1000.0
     wrapped = _FirstEpisodes(env)

@@ -23,8 +23,8 @@ class GearAssemblyPpoRunnerCfg(PpoRunnerCfg):
     The physics dominates: 12 physics steps of this contact-rich scene per policy step ran at ~680 env-steps/s at 64
     envs with random actions on the 2-core CPU under load from other jobs (``scripts/benchmark_env.py --task
     gear_assembly``); the PPO update of these small MLPs is cheap next to it. 256 envs × 24 steps per iteration
-    (6144 env-steps, 0.8 s of the 8 s episode) × 400 iterations ≈ 2.5 M env-steps ≈ 1 h at ~700 env-steps/s. lr 5e-4
-    adaptive (KL 0.008), γ 0.99, λ 0.95: Isaac Lab's gear-assembly values; 5 epochs × 4 minibatches of 1536 (Isaac
+    (6144 env-steps, 0.8 s of the 8 s episode) × 400 iterations ≈ 2.5 M env-steps ≈ 1 h at ~700 env-steps/s.
+    lr 5e-4 adaptive (KL 0.008), γ 0.99, λ 0.95: Isaac Lab's gear-assembly values; 5 epochs × 4 minibatches of 1536 (Isaac
     Lab: 8 × 16 of a 4096 × 128 batch). Periodic evaluation on 128 episodes every 50 iterations (each costs one
     240-step episode of 128 envs, ~30 k env-steps), the final one on 1024.
     """

@@ -8,11 +8,12 @@ Action chain, once per policy step (``_pre_physics_step``; the joint targets are
 physics steps, so the backend may run them in one call):
 
     a ∈ [-1, 1]^4 = (Δx, Δy, Δz, Δyaw)   (world frame)
-    target position  = current TCP position + a[:3] · pos_scale_m, clipped to ee_bounds
+    target position  = current TCP position + a[:3] ⊙ pos_scale_m, clipped to ee_bounds
     target rotation  = yaw(current yaw + a[3] · yaw_scale_rad) · R_home   (gripper pointing down; yaw clipped)
     joint targets    = q + J^T (J J^T + λ² I)^-1 [position error; rotation error]
                        (damped least squares: ``foundation.controllers.DifferentialIKController``, Isaac Lab's
-                        ``DifferentialInverseKinematicsAction`` with an absolute pose command built from the current pose)
+                        ``DifferentialInverseKinematicsAction``, with an absolute pose command built from the
+                        current pose)
 
 Why 4-D and not Factory's 6-D: the shaft is vertical and the gear's hole round, so roll and pitch only add search
 dimensions (6-D doubles the exploration space on a CPU budget); the target orientation is re-projected onto "pointing
@@ -55,12 +56,13 @@ class ActionCfg:
     """Delta end-effector pose action, turned into joint targets by damped-least-squares IK.
 
     Attributes:
-        pos_scale_m: TCP translation per policy step at |a| = 1, m (commanded 7.5 cm/s at 30 Hz; Isaac Lab Factory:
-            0.02 m at 15 Hz). It also bounds the push on a blocked gear (the target leads the TCP by at most this), and
-            was chosen for that by measurement: the scripted insertion pushing with a lead of 1 / 2.5 / 5 / 10 mm
-            reached 0.31 / 0.48 / 0.61–0.94 / 0.96 mm of gear-base penetration (the issue's bound: 0.5 mm), without
-            seating more often 3 mm off the axis (``scripts/eval_scripted_gear.py --aim_off_axis_mm 3
-            --max_push_mm 2.5``, 32 episodes each, dt 1/360). With a 2.5 mm lead it seats in 2.8 s on average.
+        pos_scale_m: TCP translation per policy step at |a| = 1 along world x, y, z, m (Isaac Lab Factory: 0.02 m at
+            15 Hz). The target leads the TCP by at most this, which bounds how hard the arm pushes (the servos' error).
+            z, 2.5 mm, bounds the push on a blocked gear, chosen by measurement: the scripted insertion pushing down
+            with a lead of 1 / 2.5 / 5 / 10 mm reached 0.31 / 0.48 / 0.61–0.94 / 0.96 mm of gear-base penetration
+            (the issue's bound: 0.5 mm; ``scripts/eval_scripted_gear.py --max_push_mm``, 32 episodes each). x and y,
+            1 cm: a lateral lead holds the gear firmly on the aimed axis (docs/gear_physics.md: a 0.3 mm lateral lead
+            let the shaft push the gear 3 mm over), and moves 4× faster across.
         yaw_scale_rad: Hand yaw per policy step at |a| = 1, rad (Factory: 0.097 rad per axis).
         yaw_limit_rad: The target yaw is clipped to ± this from the home yaw, rad (joint 7 has ±2.9 rad of range;
             the start draws ±30°).
@@ -70,7 +72,7 @@ class ActionCfg:
             x 0.45–0.55, y ±0.1 m) with room to move, and above the base plate.
     """
 
-    pos_scale_m: float = 0.0025
+    pos_scale_m: tuple[float, float, float] = (0.01, 0.01, 0.0025)
     yaw_scale_rad: float = 0.1
     yaw_limit_rad: float = math.pi / 2
     ik_damping: float = 0.05
@@ -233,6 +235,7 @@ class GearAssemblyEnv(DirectRLEnv):
         self._tip_above_seated = float(self._tip_local[2] - self._seated_local[2])
 
         ac = cfg.action
+        self._pos_scale = torch.tensor(ac.pos_scale_m, device=dev)
         self._bounds_lo = torch.tensor(ac.ee_bounds_lo_m, device=dev)
         self._bounds_hi = torch.tensor(ac.ee_bounds_hi_m, device=dev)
         self._actions = torch.zeros(n, 4, device=dev)
@@ -348,7 +351,7 @@ class GearAssemblyEnv(DirectRLEnv):
         self._actions = actions.clamp(-1.0, 1.0)
         origins = self.sim.env_origins.float()
         pos, rot = self._tcp_pose()
-        target_pos = (pos - origins + self._actions[:, :3] * ac.pos_scale_m).clamp(self._bounds_lo, self._bounds_hi)
+        target_pos = (pos - origins + self._actions[:, :3] * self._pos_scale).clamp(self._bounds_lo, self._bounds_hi)
         r_rel = rot @ self._r_home.T
         yaw = torch.atan2(r_rel[:, 1, 0], r_rel[:, 0, 0])  # of the TCP about the world z axis, from the home yaw
         target_yaw = (yaw + self._actions[:, 3] * ac.yaw_scale_rad).clamp(-ac.yaw_limit_rad, ac.yaw_limit_rad)
@@ -357,7 +360,8 @@ class GearAssemblyEnv(DirectRLEnv):
         # picked up in contact is undone rather than kept.
         self._ik.set_command(torch.cat([target_pos + origins, quat_mul(_yaw_quat(target_yaw), self._q_home.expand(
             self.num_envs, 4))], dim=1))
-        q_des = self._ik.compute(pos, quat_from_matrix(rot), self._arm_jacobian(), self.sim.qpos[:, self._arm_q].float())
+        q = self.sim.qpos[:, self._arm_q].float()
+        q_des = self._ik.compute(pos, quat_from_matrix(rot), self._arm_jacobian(), q)
         self._joint_targets = torch.max(torch.min(q_des, self._arm_range[:, 1]), self._arm_range[:, 0])
 
     def _apply_action(self) -> None:
@@ -409,7 +413,8 @@ class GearAssemblyEnv(DirectRLEnv):
             "prev_action": self._actions,
         }
         teacher = concat_terms({**terms, "wrist_wrench": wrench}, TEACHER_OBS_ORDER)
-        noisy = wrench + self._wrench_noise_std * torch.randn(wrench.shape, generator=self.generator, device=self.device)
+        noise = torch.randn(wrench.shape, generator=self.generator, device=self.device)
+        noisy = wrench + self._wrench_noise_std * noise
         policy = concat_terms({**terms, "wrist_wrench": noisy}, POLICY_OBS_ORDER)
         return {"policy": policy, "teacher": teacher}
 
@@ -439,14 +444,13 @@ class GearAssemblyEnv(DirectRLEnv):
         super()._reset_idx(env_ids)
         k, dev, st = len(env_ids), self.device, self.cfg.gear_scene.start
         pick = torch.randint(len(self._bank["qpos"]), (k,), generator=self.generator, device=dev)
-        u = lambda r, *shape: r[0] + (r[1] - r[0]) * torch.rand(*shape, generator=self.generator, device=dev)  # noqa: E731
         qpos = self._bank["qpos"][pick].clone()
         gear_xy = qpos[:, self._gear_q[:2]]
         # The base goes under the gear: its shaft tip at the gear's xy minus the drawn offset (the tip's xy in the base
         # frame, zero for a centred shaft, turned by the base's yaw).
-        base_quat = _yaw_quat(u(st.base_yaw_rad, k))
+        base_quat = _yaw_quat(self._uniform(st.base_yaw_rad, k))
         tip_xy = quat_apply(base_quat, self._tip_local.expand(k, 3))[:, :2]
-        base_xy = gear_xy - u(st.gear_xy_m, k, 2) - tip_xy
+        base_xy = gear_xy - self._uniform(st.gear_xy_m, k, 2) - tip_xy
         qpos[:, self._base_q] = torch.cat([base_xy, torch.zeros(k, 1, device=dev), base_quat], dim=1)
         self.sim.write_state(env_ids, qpos + self._origin_offsets(env_ids), self._bank["qvel"][pick])
         self.sim.ctrl[env_ids] = self._bank["ctrl"][pick].to(self.sim.ctrl.dtype)
@@ -457,6 +461,11 @@ class GearAssemblyEnv(DirectRLEnv):
         self._prev_actions[env_ids] = 0.0
         self._first_success_step[env_ids] = -1
         self._episode_sums[env_ids] = 0.0
+
+    def _uniform(self, bounds: tuple[float, float], *shape: int) -> torch.Tensor:
+        """Samples ~ U(bounds) of the given shape from the env's generator."""
+        u = torch.rand(*shape, generator=self.generator, device=self.device)
+        return bounds[0] + (bounds[1] - bounds[0]) * u
 
     def _log_episodes(self, env_ids: torch.Tensor) -> None:
         """Put the metrics of the episodes ending in ``env_ids`` into ``extras["log"]`` and

@@ -1,5 +1,5 @@
-"""Reward terms of gear assembly in Isaac Lab Factory's form: keypoint distances squashed at three scales, engagement and
-success bonuses, an action-rate penalty.
+"""Reward terms of gear assembly in Isaac Lab Factory's form: keypoint distances squashed at three scales, engagement
+and success bonuses, an action-rate penalty.
 
 Factory (``isaaclab_tasks/direct/factory``) places keypoints along the held part's axis, compares them with the same
 keypoints of the part's target (here: the gear fully seated on the shaft) and rewards the mean distance ``x`` through
