@@ -20,18 +20,19 @@ def _teacher_model() -> ModelCfg:
 class GearAssemblyPpoRunnerCfg(PpoRunnerCfg):
     """PPO teacher for a CPU budget of one to two hours.
 
-    The physics dominates: 12 physics steps of this contact-rich scene per policy step ran at ~680 env-steps/s at 64
-    envs with random actions on the 2-core CPU under load from other jobs (``scripts/benchmark_env.py --task
-    gear_assembly``); the PPO update of these small MLPs is cheap next to it. 256 envs × 24 steps per iteration
-    (6144 env-steps, 0.8 s of the 8 s episode) × 400 iterations ≈ 2.5 M env-steps ≈ 1 h at ~700 env-steps/s.
-    lr 5e-4 adaptive (KL 0.008), γ 0.99, λ 0.95: Isaac Lab's gear-assembly values; 5 epochs × 4 minibatches of 1536 (Isaac
-    Lab: 8 × 16 of a 4096 × 128 batch). Periodic evaluation on 128 episodes every 50 iterations (each costs one
-    240-step episode of 128 envs, ~30 k env-steps), the final one on 1024.
+    The physics dominates: 12 physics steps of this contact-rich scene per policy step ran at 310–390 env-steps/s at
+    16–256 envs with random actions on the 2-core CPU under heavy load from other jobs (``scripts/benchmark_env.py
+    --task gear_assembly``), and a 40-iteration run at 64 envs collected and learned ~450 env-steps/s; on a quiet
+    machine expect about twice that. 256 envs × 24 steps per iteration (6144 env-steps, 0.8 s of the 8 s episode) ×
+    300 iterations ≈ 1.8 M env-steps ≈ 1–2 h. lr 5e-4 adaptive (KL 0.008), γ 0.99, λ 0.95: Isaac Lab's
+    gear-assembly values; 5 epochs × 4 minibatches of 1536 (Isaac Lab: 8 × 16 of a 4096 × 128 batch). Periodic
+    evaluation on 128 episodes every 50 iterations (one 240-step episode of 128 envs, ~30 k env-steps, each), the
+    final one on 1024.
     """
 
     experiment_name: str = "gear_assembly"
     num_steps_per_env: int = 24
-    max_iterations: int = 400
+    max_iterations: int = 300
     save_interval: int = 50
     actor: ModelCfg = field(default_factory=_teacher_model)
     critic: ModelCfg = field(default_factory=lambda: ModelCfg(hidden_dims=[256, 128, 64], activation="elu",
@@ -46,7 +47,7 @@ class GearAssemblyDistillationRunnerCfg(DistillationRunnerCfg):
 
     The GRU (hidden 128) sees no gear pose and only a shaft estimate with a per-episode bias: what it must infer
     over time (contact through the wrist wrench and the joint motion) is what the recurrence is for. 30 teacher-driven
-    phase-1 iterations, 150 in all (~0.9 M env-steps, ~25 min at the teacher's throughput); buffer of 1M transitions
+    phase-1 iterations, 150 in all (~0.9 M env-steps, 30–60 min at the teacher's throughput); buffer of 1M transitions
     (~0.45 GB of float32 at 43 + 58 observation floats and 2 × 4 actions each); windows of 8 burn-in + 24 steps.
     """
 
