@@ -297,11 +297,6 @@ class GearAssemblyEnv(DirectRLEnv):
         """(N, 3) TCP position, env frame, m."""
         return self._tcp_pose()[0] - self.sim.env_origins.float()
 
-    def debug_markers(self) -> dict[str, torch.Tensor]:
-        """Points to draw in renderings: ``{"shaft_estimate": (N, 3)}``, the shaft tip the policy is told, env
-        frame, m."""
-        return {"shaft_estimate": self.shaft_tip_pos() + self._estimate_error}
-
     # ------------------------------------------------------------------------------------------------ start bank
     def _build_start_bank(self, size: int) -> dict[str, torch.Tensor]:
         """Settled grasp states, made by the gear scene's own grasp recipe (``GearScene.reset`` of
