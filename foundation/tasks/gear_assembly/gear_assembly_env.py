@@ -41,11 +41,11 @@ import torch
 from foundation.controllers import DifferentialIKController, DifferentialIKControllerCfg
 from foundation.envs import DirectRLEnv, DirectRLEnvCfg, SceneCfg, SimCfg
 from foundation.sim import load_spec
+from foundation.tasks.gear_assembly.harness import GearScene
 from foundation.tasks.gear_assembly.observations import (OBS_DIM_CFG, POLICY_OBS_ORDER, TEACHER_OBS_ORDER,
                                                          concat_terms, group_size, sample_estimate_error)
 from foundation.tasks.gear_assembly.rewards import (axial_radial_error, keypoint_distance, keypoint_offsets,
                                                     squashing_fn)
-from foundation.tasks.gear_assembly.harness import GearScene
 from foundation.tasks.gear_assembly.scene_cfg import GearSceneCfg
 from foundation.tasks.gear_assembly.success import GearSuccessCfg, gear_seated
 from foundation.utils.math import matrix_from_quat, quat_apply, quat_from_angle_axis, quat_from_matrix, quat_mul
@@ -66,8 +66,8 @@ class ActionCfg:
         yaw_scale_rad: Hand yaw per policy step at |a| = 1, rad (Factory: 0.097 rad per axis).
         yaw_limit_rad: The target yaw is clipped to ± this from the home yaw, rad (joint 7 has ±2.9 rad of range;
             the start draws ±30°).
-        ik_damping: λ of the damped least squares, in metres/radians (Isaac Lab's ``dls`` default is 0.01; 0.05 is
-            what gear-scene's harness measured smooth at this arm's reduced gains).
+        ik_damping: λ of the damped least squares, in metres/radians (Isaac Lab's ``dls`` default is 0.01; 0.05 is the
+            gear scene's harness value for this arm near its home pose: smaller joint steps, it shortens a step ~5 %).
         ee_bounds_lo_m, ee_bounds_hi_m: The TCP target is clipped to this env-frame box, m: the shaft region (base
             x 0.45–0.55, y ±0.1 m) with room to move, and above the base plate.
     """
@@ -145,9 +145,9 @@ class GearAssemblyEnvCfg(DirectRLEnvCfg):
 
     Attributes:
         sim: dt 1/360 s, the scene's own time step (its contact ``solref`` is tuned to it; ``docs/gear_physics.md``),
-            the ``mujoco_batch``
-            backend (N simulations on threads: ~3× the one-model backend for this contact-rich scene, DESIGN.md §5
-            and ``scripts/benchmark_env.py``).
+            and the ``mujoco_batch`` backend (N simulations on threads), by measurement: 310 / 393 / 386 env-steps/s
+            at 16 / 64 / 256 envs against 263 / 366 / 374 for one model of N copies (``scripts/benchmark_env.py
+            --task gear_assembly``, random actions, 2-core CPU under heavy load; DESIGN.md §5's prototype had ~3×).
         scene: 256 envs; spacing 2 m (copies in one model must not reach each other: the Panda reaches 0.86 m).
         decimation: 12 → 30 Hz policy (Isaac Lab's gear-assembly task).
         episode_length_s: 8 s = 240 policy steps (Isaac Lab's gear task: 6.66 s): the scripted insertion with its
