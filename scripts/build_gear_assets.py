@@ -68,13 +68,19 @@ PLATE_HALF_M = (0.06, 0.06, 0.005)
 BASE_MASS_KG = 5.0
 
 # ------------------------------------------------------------------------------------------------------- contacts
+#: Simulation options: dt 1/360 s (a 30 Hz controller = decimation 12), elliptic friction cone and impratio 10 (a
+#: pyramidal cone or impratio 1 let the gear slip, DESIGN 5). Isaac Lab's dt 1/120 was measured first: the 19 g
+#: gear's contacts, whose stiffness MuJoCo ties to dt (solref time constant >= 2 dt), let it sink 3-4 mm into the
+#: shaft and seat from 3 mm off the axis; dt 1/360 keeps the penetration below 0.5 mm (docs/gear_physics.md).
+TIMESTEP_S = 1.0 / 360.0
 #: MuJoCo's constraint softness is an acceleration: a contact with effective mass m pushed with force F sinks by
 #: about (1 - d) / d * F / (m * k), with d the impedance (solimp) and k = 1 / (d^2 tau^2 zeta^2) from solref. A 19 g
 #: gear pressed with a few newtons is the worst case, so every contact of the gear is made stiff: tau = 2 dt (the
-#: stiffest MuJoCo recommends for the timestep) and d = 0.99 from the first 0.1 mm. Measurements: docs/gear_physics.md.
+#: stiffest MuJoCo allows for the timestep) and d = 0.99 from the first 0.1 mm. d = 0.999 made the grip bounce the
+#: gear out of the fingers and did not reduce the penetration; a smaller dt did. Measurements: docs/gear_physics.md.
 #: Contacts of a base geom (priority 2) use the base's parameters, other contacts of a gear geom (priority 1) the
 #: gear's, so the gear-shaft friction and the grip friction differ.
-BASE_SOLREF = (0.0167, 1.0)
+BASE_SOLREF = (2 * TIMESTEP_S, 1.0)
 BASE_SOLIMP = (0.99, 0.99, 0.0001, 0.5, 2.0)
 GEAR_SOLREF = BASE_SOLREF
 GEAR_SOLIMP = BASE_SOLIMP
@@ -87,9 +93,6 @@ GEAR_FRICTION = (1.0, 0.005, 0.0001)
 # ---------------------------------------------------------------------------------------------------- the scene
 #: Nominal base position on the floor in the robot frame, m (its pose is randomised by the task around this).
 BASE_POS_M = (0.5, 0.0)
-#: Simulation options: dt 1/120 s (Isaac Lab's gear task; decimation 4 gives 30 Hz), elliptic friction cone and
-#: impratio 10 (a pyramidal cone or impratio 1 let the gear slip, DESIGN 5).
-TIMESTEP_S = 1.0 / 120.0
 IMPRATIO = 10
 #: Arena per environment copy (contacts and constraints), bytes.
 MEMORY = "2M"

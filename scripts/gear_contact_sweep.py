@@ -2,7 +2,7 @@
 
 A measurement tool behind docs/gear_physics.md (not a test). Each variant edits the compiled scene's gear and base
 geoms (solref, solimp), the timestep (with the decimation that keeps a 30 Hz controller) and MuJoCo's ``refsafe``
-flag (which clamps a solref time constant below 2 dt), then runs ``--episodes`` scripted episodes per aim.
+flag (which clamps a solref time constant below 2 dt), then runs a 5 s hold and ``--episodes`` scripted episodes per aim.
 
     python scripts/gear_contact_sweep.py --episodes 20
 """
@@ -58,12 +58,11 @@ def main() -> None:
           "wall s/episode")
     for dt, tau, d, refsafe in itertools.product(args.dt, args.tau, args.d, args.refsafe):
         scene = GearScene(model=build(dt, tau, d, bool(refsafe)))
-        decimation = max(1, int(round((1 / 30) / dt)))
         rng = np.random.default_rng(0)
         slip = hold_slip(scene, rng)
         row, t0 = [], time.perf_counter()
         for aim in (0.0, 0.003):
-            res = [run_scripted_episode(scene, rng, aim, decimation=decimation) for _ in range(args.episodes)]
+            res = [run_scripted_episode(scene, rng, aim) for _ in range(args.episodes)]
             row.append((np.mean([r.seated for r in res]), max(r.max_penetration_m for r in res),
                         sum(r.nonfinite for r in res)))
         wall = (time.perf_counter() - t0) / (2 * args.episodes)

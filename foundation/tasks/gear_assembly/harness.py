@@ -18,6 +18,8 @@ from foundation.tasks.gear_assembly.scene_cfg import GearSceneCfg
 from foundation.tasks.gear_assembly.scripted import ScriptedInsertion, ScriptedInsertionCfg
 from foundation.tasks.gear_assembly.success import GearSuccessCfg, gear_seated
 
+#: Control period of the scripted episodes, s: 30 Hz, Isaac Lab's gear-assembly policy rate.
+CONTROL_DT_S = 1.0 / 30.0
 #: The fingers are placed this far inside the gear's rim at reset, so the grip pushes from the first step, m.
 GRIP_PRELOAD_M = 0.0002
 #: Damping of the DLS IK step, lambda (m and rad mixed, as Isaac Lab's default 0.01... here 0.05 for the 7-DoF arm
@@ -232,8 +234,8 @@ class GearScene:
 
 def run_scripted_episode(scene: GearScene, rng: np.random.Generator, aim_offset_m: float = 0.0,
                          controller_cfg: ScriptedInsertionCfg | None = None, episode_s: float = 4.0,
-                         decimation: int = 4) -> EpisodeResult:
-    """Reset ``scene`` and run the scripted insertion for ``episode_s`` at ``decimation`` physics steps per control step.
+                         control_dt_s: float = CONTROL_DT_S) -> EpisodeResult:
+    """Reset ``scene`` and run the scripted insertion for ``episode_s``, one IK step every ``control_dt_s``.
 
     Args:
         aim_offset_m: The controller's shaft estimate is shifted this far off the true axis, perpendicular to it, in a
@@ -252,6 +254,7 @@ def run_scripted_episode(scene: GearScene, rng: np.random.Generator, aim_offset_
     t = lambda a: torch.as_tensor(a, dtype=torch.float64)[None]  # noqa: E731
     slip0 = scene.gear_in_tcp()
     max_pen = max_slip = 0.0
+    decimation = max(1, int(round(control_dt_s / scene.model.opt.timestep)))
     steps = int(round(episode_s / (scene.model.opt.timestep * decimation)))
     for _ in range(steps):
         target = ctrl.compute(t(d.site_xpos[scene.tcp]), t(tip), t(seated_pos))[0].numpy()

@@ -30,7 +30,7 @@ class ScriptedInsertionCfg:
     """Distance of the TCP from the hover point below which the descent starts, m."""
     max_step_m: float = 0.01
     """Largest distance of the returned target from the current TCP while approaching, m (0.3 m/s at 30 Hz)."""
-    max_push_m: float = 0.002
+    max_push_m: float = 0.001
     """Largest distance of the target ahead of the TCP while descending, m: bounds the push on a blocked gear to the
     arm's Cartesian stiffness times this (about 10 N here, the grip's friction limit)."""
     descend_step_m: float = 0.001
