@@ -183,7 +183,8 @@ def scene_xml() -> str:
 
   <default>
     <default class="base_collision">
-      <geom group="3" contype="2" conaffinity="2" priority="2" friction="{fmt(*BASE_FRICTION)}" solref="{fmt(*BASE_SOLREF)}"
+      <!-- Primitives drawn as they collide (group 2, visible by default). -->
+      <geom group="2" contype="2" conaffinity="2" priority="2" friction="{fmt(*BASE_FRICTION)}" solref="{fmt(*BASE_SOLREF)}"
         solimp="{fmt(*BASE_SOLIMP)}" rgba="0.55 0.57 0.6 1"/>
     </default>
     <default class="gear_collision">
@@ -193,7 +194,7 @@ def scene_xml() -> str:
         <geom type="sphere" contype="3" conaffinity="3"/>
       </default>
       <default class="gear_tooth">
-        <geom type="capsule" contype="4" conaffinity="4"/>
+        <geom type="capsule" contype="4" conaffinity="4" group="2"/>
       </default>
     </default>
     <default class="gear_visual">
