@@ -49,6 +49,11 @@ GEAR_HOLE_RADIUS_M = 0.0052
 GEAR_HOLE_SPHERE_RADIUS_M = 0.002
 GEAR_HOLE_SPHERES = 24
 GEAR_HOLE_LAYERS = 2
+#: Feet the gear rests on when seated (spheres touching only the boss, collision bit 8), count, radius and radial
+#: position, m: the 24 lowest hole spheres on the boss were 24 contacts, 4x slower, and chattered (0.1 m/s kicks).
+GEAR_FEET = 6
+GEAR_FOOT_RADIUS_M = 0.001
+GEAR_FOOT_RING_M = 0.0075
 
 #: Shaft radius, m (the issue: ~5 mm).
 SHAFT_RADIUS_M = 0.005
@@ -79,8 +84,9 @@ TIMESTEP_S = 1.0 / 360.0
 #: stiffest MuJoCo allows for the timestep) and d = 0.99 from the first 0.1 mm. d = 0.999 made the grip bounce the
 #: gear out of the fingers and did not reduce the penetration; a smaller dt did. Measurements: docs/gear_physics.md.
 #: Contacts of a base geom (priority 2) use the base's parameters, other contacts of a gear geom (priority 1) the
-#: gear's, so the gear-shaft friction and the grip friction differ.
-BASE_SOLREF = (2 * TIMESTEP_S, 1.0)
+#: gear's, so the gear-shaft friction and the grip friction differ. Damping ratio 2 (over-damped): at 1 the seated
+#: gear, pressed between the boss and the fingers, chattered (0.1 m/s sideways kicks, 0.4 mm penetration).
+BASE_SOLREF = (2 * TIMESTEP_S, 2.0)
 BASE_SOLIMP = (0.99, 0.99, 0.0001, 0.5, 2.0)
 GEAR_SOLREF = BASE_SOLREF
 GEAR_SOLIMP = BASE_SOLIMP
@@ -120,6 +126,11 @@ def gear_geoms() -> list[str]:
             a = 2 * math.pi * (k + 0.5 * layer) / GEAR_HOLE_SPHERES
             out.append(f'<geom name="gear_hole{layer}_{k}" class="gear_hole" size="{GEAR_HOLE_SPHERE_RADIUS_M:.6g}" '
                        f'pos="{fmt(r * math.cos(a), r * math.sin(a), z)}"/>')
+    zf = -GEAR_THICKNESS_M / 2 + GEAR_FOOT_RADIUS_M
+    for k in range(GEAR_FEET):
+        a = 2 * math.pi * k / GEAR_FEET
+        out.append(f'<geom name="gear_foot{k}" class="gear_foot" size="{GEAR_FOOT_RADIUS_M:.6g}" '
+                   f'pos="{fmt(GEAR_FOOT_RING_M * math.cos(a), GEAR_FOOT_RING_M * math.sin(a), zf)}"/>')
     rt = GEAR_OUTER_RADIUS_M - GEAR_TOOTH_RADIUS_M
     for k in range(GEAR_TEETH):
         a = 2 * math.pi * k / GEAR_TEETH
@@ -193,6 +204,9 @@ def scene_xml() -> str:
       <default class="gear_hole">
         <geom type="sphere" contype="3" conaffinity="3"/>
       </default>
+      <default class="gear_foot">
+        <geom type="sphere" contype="8" conaffinity="8"/>
+      </default>
       <default class="gear_tooth">
         <geom type="capsule" contype="4" conaffinity="4" group="2"/>
       </default>
@@ -219,7 +233,7 @@ def scene_xml() -> str:
       <freejoint name="gear_base_joint"/>
       <inertial pos="0 0 {plate_z:.6g}" mass="{BASE_MASS_KG}" diaginertia="{fmt(*(BASE_MASS_KG * (4 * PLATE_HALF_M[0] ** 2 + 4 * PLATE_HALF_M[2] ** 2) / 12,) * 2, BASE_MASS_KG * 8 * PLATE_HALF_M[0] ** 2 / 12)}"/>
       <geom name="base_plate" class="base_collision" contype="7" conaffinity="7" type="box" size="{fmt(*PLATE_HALF_M)}" pos="0 0 {plate_z:.6g}"/>
-      <geom name="base_boss" class="base_collision" type="cylinder" size="{fmt(BOSS_RADIUS_M, BOSS_HEIGHT_M / 2)}"
+      <geom name="base_boss" class="base_collision" contype="8" conaffinity="8" type="cylinder" size="{fmt(BOSS_RADIUS_M, BOSS_HEIGHT_M / 2)}"
         pos="0 0 {2 * plate_z + BOSS_HEIGHT_M / 2:.6g}"/>
       {shaft_lines}
       <site name="shaft_tip" pos="0 0 {shaft_top:.6g}" size="0.002" rgba="0.2 0.9 0.2 0.6" group="4"/>

@@ -6,7 +6,7 @@ Prints the seat rate, the deepest gear-base penetration and the sim/wall time of
 at rest, batched two ways: one MjModel holding N copies (``foundation.sim.mujoco_c.replicate_spec``) stepped by
 ``mj_step``, and N separate ``MjData`` stepped by ``mujoco.rollout`` with 2 threads.
 
-    python scripts/scripted_insertion.py --episodes 200 [--off_axis_mm 3] [--throughput]
+    python scripts/scripted_insertion.py --episodes 200 [--off_axis_mm 0 3] [--estimate_error_mm 2 5] [--throughput]
 """
 
 from __future__ import annotations
@@ -23,13 +23,14 @@ from foundation.tasks.gear_assembly.harness import CONTROL_DT_S, GearScene, run_
 from foundation.tasks.gear_assembly.scene_cfg import SCENE_XML
 
 
-def seat_rate(episodes: int, off_axis_m: float, seed: int) -> None:
+def seat_rate(episodes: int, off_axis_m: float, seed: int, estimate_error_m: float = 0.0) -> None:
     scene, rng = GearScene(), np.random.default_rng(seed)
     t0 = time.perf_counter()
-    res = [run_scripted_episode(scene, rng, off_axis_m) for _ in range(episodes)]
+    res = [run_scripted_episode(scene, rng, off_axis_m, estimate_error_m=estimate_error_m) for _ in range(episodes)]
     wall = time.perf_counter() - t0
     pen = np.array([r.max_penetration_m for r in res]) * 1e3
-    print(f"aim {off_axis_m * 1e3:.1f} mm off axis: seated {np.mean([r.seated for r in res]):.1%} of {episodes}; "
+    label = f"estimate error U(+-{estimate_error_m * 1e3:.0f} mm)" if estimate_error_m else f"aim {off_axis_m * 1e3:.1f} mm off axis"
+    print(f"{label}: seated {np.mean([r.seated for r in res]):.1%} of {episodes}; "
           f"penetration max {pen.max():.3f} mm, p95 {np.percentile(pen, 95):.3f} mm; non-finite {sum(r.nonfinite for r in res)}; "
           f"{sum(r.sim_time_s for r in res):.0f} s simulated in {wall:.1f} s wall")
 
@@ -74,12 +75,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=200)
     parser.add_argument("--off_axis_mm", type=float, nargs="+", default=[0.0, 3.0])
+    parser.add_argument("--estimate_error_mm", type=float, nargs="*", default=[],
+                        help="also run with a shaft estimate error drawn per episode, uniform +-e per horizontal axis")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--throughput", action="store_true", help="also measure physics throughput at 16/64/256 envs")
     parser.add_argument("--throughput_steps", type=int, default=10, help="control steps per throughput measurement")
     args = parser.parse_args()
     for off in args.off_axis_mm:
         seat_rate(args.episodes, off * 1e-3, args.seed)
+    for err in args.estimate_error_mm:
+        seat_rate(args.episodes, 0.0, args.seed, err * 1e-3)
     if args.throughput:
         throughput([16, 64, 256], args.throughput_steps)
 

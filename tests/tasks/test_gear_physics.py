@@ -18,8 +18,9 @@ from foundation.tasks.gear_assembly.scripted import ScriptedInsertion
 from foundation.tasks.gear_assembly.success import GearSuccessCfg, gear_seated
 from foundation.utils.math import quat_to_rotmat
 
-#: Episodes per aim in CI; 15 of 16 is 94 % (the issue asks >= 95 % on the 200 starts of the script).
-EPISODES = 16
+#: Episodes per aim in CI: at least 11 of 12 seated (the issue asks >= 95 %, checked on 200 starts by the script),
+#: at most 1 of 12 from 3 mm off (<= 5 %).
+EPISODES = 12
 MAX_PENETRATION_M = 0.0005
 HOLD_SLIP_TOLERANCE_M = 0.0005
 

@@ -233,13 +233,15 @@ class GearScene:
 
 
 def run_scripted_episode(scene: GearScene, rng: np.random.Generator, aim_offset_m: float = 0.0,
-                         controller_cfg: ScriptedInsertionCfg | None = None, episode_s: float = 4.0,
-                         control_dt_s: float = CONTROL_DT_S) -> EpisodeResult:
+                         controller_cfg: ScriptedInsertionCfg | None = None, episode_s: float = 6.0,
+                         control_dt_s: float = CONTROL_DT_S, estimate_error_m: float = 0.0) -> EpisodeResult:
     """Reset ``scene`` and run the scripted insertion for ``episode_s``, one IK step every ``control_dt_s``.
 
     Args:
         aim_offset_m: The controller's shaft estimate is shifted this far off the true axis, perpendicular to it, in a
             random direction (0: exact shaft pose).
+        estimate_error_m: Plus an error drawn once per episode, uniform in +-this per horizontal axis (Isaac Lab's
+            gear task draws its shaft-position noise this way).
 
     Returns:
         :class:`EpisodeResult`; ``seated`` is the success predicate at the end of the episode.
@@ -249,6 +251,7 @@ def run_scripted_episode(scene: GearScene, rng: np.random.Generator, aim_offset_
     ctrl = ScriptedInsertion(1, controller_cfg, device="cpu")
     angle = rng.uniform(0, 2 * np.pi)
     offset = aim_offset_m * np.array([np.cos(angle), np.sin(angle), 0.0])
+    offset[:2] += rng.uniform(-estimate_error_m, estimate_error_m, 2)
     tip = d.site_xpos[scene.tip_site] + offset
     seated_pos = d.site_xpos[scene.seated_site] + offset
     t = lambda a: torch.as_tensor(a, dtype=torch.float64)[None]  # noqa: E731

@@ -31,8 +31,10 @@ class ScriptedInsertionCfg:
     max_step_m: float = 0.01
     """Largest distance of the returned target from the current TCP while approaching, m (0.3 m/s at 30 Hz)."""
     max_push_m: float = 0.001
-    """Largest distance of the target ahead of the TCP while descending, m: bounds the push on a blocked gear to the
-    arm's Cartesian stiffness times this (about 10 N here, the grip's friction limit)."""
+    """Largest distance of the target ahead of the TCP along the shaft axis while descending, m: bounds the push on a
+    blocked gear to the arm's Cartesian stiffness times this (a few newtons, below the grip's friction limit). Across
+    the axis the target keeps the full ``max_step_m``, so the gear is held firmly on the estimated axis: clipping the
+    whole step instead left ~0.3 mm of the lateral error and the shaft pushed the gear 3 mm over in 30 % of starts."""
     descend_step_m: float = 0.001
     """Descent of the target per step along the shaft axis, m (3 cm/s at 30 Hz)."""
     press_depth_m: float = 0.001
@@ -72,8 +74,8 @@ class ScriptedInsertion:
                 taken as the direction from ``seated_pos`` to ``shaft_tip_pos``.
 
         Returns:
-            (N, 3) TCP target, world frame, m, at most ``max_step_m`` (approaching) or ``max_push_m`` (descending)
-            from ``tcp_pos``.
+            (N, 3) TCP target, world frame, m: at most ``max_step_m`` from ``tcp_pos`` while approaching; while
+            descending, at most ``max_push_m`` from it along the shaft axis and ``max_step_m`` across.
 
         Raises:
             ValueError: if an input is not (N, 3).
@@ -92,7 +94,14 @@ class ScriptedInsertion:
         self.descent_m = torch.where(descending, torch.minimum(self.descent_m + c.descend_step_m, depth_total.to(
             self.descent_m.dtype)), self.descent_m)
         target = hover - axis * self.descent_m.to(dtype)[:, None]
+        # Clip the step: as a whole to max_step_m while approaching; while descending, its component along the shaft
+        # axis to max_push_m (a gentle push) and the rest to max_step_m (firm alignment on the estimated axis).
         step = target - tcp_pos
-        norm = step.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-        limit = torch.where(descending, c.max_push_m, c.max_step_m).to(dtype)[:, None]
-        return tcp_pos + step * (limit / norm).clamp(max=1.0)
+        along = (step * axis).sum(-1, keepdim=True)
+        descend = _clip_norm(step - along * axis, c.max_step_m) + along.clamp(-c.max_push_m, c.max_push_m) * axis
+        return tcp_pos + torch.where(descending[:, None], descend, _clip_norm(step, c.max_step_m))
+
+def _clip_norm(v: torch.Tensor, max_norm: float) -> torch.Tensor:
+    """Rows of ``v`` (N, 3) scaled down to at most ``max_norm`` long."""
+    norm = v.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    return v * (max_norm / norm).clamp(max=1.0)
