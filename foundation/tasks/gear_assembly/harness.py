@@ -22,8 +22,8 @@ from foundation.tasks.gear_assembly.success import GearSuccessCfg, gear_seated
 CONTROL_DT_S = 1.0 / 30.0
 #: The fingers are placed this far inside the gear's rim at reset, so the grip pushes from the first step, m.
 GRIP_PRELOAD_M = 0.0002
-#: Damping of the DLS IK step, lambda (m and rad mixed, as Isaac Lab's default 0.01... here 0.05 for the 7-DoF arm
-#: near its home pose, which keeps joint steps small without slowing convergence noticeably).
+#: Damping lambda of the DLS IK step that drives the arm (Isaac Lab's DifferentialIKController default is 0.01; 0.05
+#: was chosen, not tuned: it keeps the joint steps of a 10 mm target step small). The reset's IK uses 0.01.
 IK_DAMPING = 0.05
 
 
@@ -109,14 +109,14 @@ class GearScene:
     # ------------------------------------------------------------------------------------------------ kinematics
     def site_pose(self, site: int, data: mujoco.MjData | None = None) -> tuple[np.ndarray, np.ndarray]:
         """World position (3,) and quaternion (4,) of a site."""
-        d = data or self.data
+        d = self.data if data is None else data
         q = np.zeros(4)
         mujoco.mju_mat2Quat(q, d.site_xmat[site])
         return d.site_xpos[site].copy(), q
 
     def site_jacobian(self, site: int, data: mujoco.MjData | None = None) -> np.ndarray:
         """(6, 7) Jacobian of a site's [translation; rotation] w.r.t. the arm joints, world frame."""
-        d = data or self.data
+        d = self.data if data is None else data
         mujoco.mj_jacSite(self.model, d, self._jac[:3], self._jac[3:], site)
         return self._jac[:, self.arm_dadr].copy()
 
@@ -153,35 +153,41 @@ class GearScene:
         """New episode: random base pose, gear grasped at a random offset above the shaft, grip settled.
 
         The arm is put by IK where the TCP is at the gear centre, the gripper pointing down with a random yaw; the
-        gear's flat faces are between the fingertip pads, which close on it under the grip command for
-        ``cfg.settle_s`` with the arm holding its pose. No weld: the gear is held by friction only.
+        gear is placed in the grip (:meth:`_place_gear_in_grip`), and the fingers close on it under the grip command
+        for ``cfg.settle_s`` with the arm holding its pose. No weld: the gear is held by friction only.
         """
         m, d, s = self.model, self.data, self.cfg.start
         mujoco.mj_resetData(m, d)
         u = lambda r: rng.uniform(*r)  # noqa: E731
-        base_yaw = u(s.base_yaw_rad)
-        d.qpos[self.base_qadr:self.base_qadr + 7] = [u(s.base_x_m), u(s.base_y_m), 0.0, *yaw_quat(base_yaw)]
+        d.qpos[self.base_qadr:self.base_qadr + 7] = [u(s.base_x_m), u(s.base_y_m), 0.0, *yaw_quat(u(s.base_yaw_rad))]
         mujoco.mj_kinematics(m, d)
         tip = d.site_xpos[self.tip_site].copy()
         gear_pos = tip + np.array([u(s.gear_xy_m), u(s.gear_xy_m), u(s.gear_height_m) + self.gear_half_thickness_m])
-        home = self.home_tcp_quat()
         quat = np.zeros(4)
-        mujoco.mju_mulQuat(quat, yaw_quat(u(s.hand_yaw_rad)), home)
+        mujoco.mju_mulQuat(quat, yaw_quat(u(s.hand_yaw_rad)), self.home_tcp_quat())
         self.target_quat = quat
         d.qpos[self.arm_qadr] = self.solve_ik(gear_pos, quat)
-        # Gear upright at the TCP (whose z points down), turned so that the hand's closing axis (TCP y) points at a
-        # tooth: its tip falls into the gap between a finger's pads, whose upper and lower pairs rest on the two teeth
-        # beside it, ~5 mm either side of the axis (a wide base against the gear turning in the grip). Pads GRIP_PRELOAD_M into the teeth, found by
-        # distance queries.
-        gear_quat = np.zeros(4)
-        mujoco.mju_mulQuat(gear_quat, quat, np.array([0.0, 1.0, 0.0, 0.0]))
-        hand_y = np.zeros(3)
-        mujoco.mju_rotVecQuat(hand_y, np.array([0.0, 1.0, 0.0]), quat)
-        gear_inv = np.zeros(4)
+        self._place_gear_in_grip(quat)
+        d.ctrl[self.arm_act] = d.qpos[self.arm_qadr]
+        d.ctrl[self.grip_act] = self.cfg.grip_ctrl
+        mujoco.mj_forward(m, d)
+        self.step(int(round(self.cfg.settle_s / m.opt.timestep)))
+
+    def _place_gear_in_grip(self, tcp_quat: np.ndarray) -> None:
+        """Put the gear upright at the TCP and the fingertip pads ``GRIP_PRELOAD_M`` into its teeth (``qpos`` only).
+
+        The gear is turned so that the hand's closing axis (TCP y) points at a tooth: that tooth's tip falls into the
+        gap between a finger's pads, whose upper and lower pairs rest on the two teeth beside it, ~5 mm either side of
+        the axis (a wide base against the gear turning in the grip). The finger opening comes from distance queries
+        (the pads touch the round teeth off their apex line).
+        """
+        m, d = self.model, self.data
+        gear_quat, hand_y, gear_inv = np.zeros(4), np.zeros(3), np.zeros(4)
+        mujoco.mju_mulQuat(gear_quat, tcp_quat, np.array([0.0, 1.0, 0.0, 0.0]))  # upright: the TCP's z points down
+        mujoco.mju_rotVecQuat(hand_y, np.array([0.0, 1.0, 0.0]), tcp_quat)
         mujoco.mju_negQuat(gear_inv, gear_quat)
-        mujoco.mju_rotVecQuat(hand_y, hand_y, gear_inv)  # hand y in the gear frame
-        mujoco.mju_mulQuat(gear_quat, gear_quat.copy(),
-                           yaw_quat(np.arctan2(hand_y[1], hand_y[0])))
+        mujoco.mju_rotVecQuat(hand_y, hand_y, gear_inv)  # the closing axis in the gear frame
+        mujoco.mju_mulQuat(gear_quat, gear_quat.copy(), yaw_quat(np.arctan2(hand_y[1], hand_y[0])))
         d.qpos[self.finger_qadr] = self.gear_radius_m
         for i in range(3):
             mujoco.mj_kinematics(m, d)
@@ -191,13 +197,10 @@ class GearScene:
             d.qpos[self.finger_qadr] -= gap + (GRIP_PRELOAD_M if i == 2 else 0.0)
         mujoco.mj_kinematics(m, d)
         d.qpos[self.gear_qadr:self.gear_qadr + 7] = [*d.site_xpos[self.tcp], *gear_quat]
-        d.ctrl[self.arm_act] = d.qpos[self.arm_qadr]
-        d.ctrl[self.grip_act] = self.cfg.grip_ctrl
-        mujoco.mj_forward(m, d)
-        self.step(int(round(self.cfg.settle_s / m.opt.timestep)))
 
     # ----------------------------------------------------------------------------------------------- stepping
     def step(self, n: int = 1) -> None:
+        """Advance the physics ``n`` steps of ``model.opt.timestep``."""
         mujoco.mj_step(self.model, self.data, nstep=n)
 
     def ik_control(self, target_pos: np.ndarray, target_quat: np.ndarray | None = None) -> None:
