@@ -10,19 +10,20 @@ sphere-capsule, capsule-box, box-plane, ...). Cylinder-box and mesh pairs go thr
 whose penetration depth for a fingertip box on a cylindrical rim was not even monotonic in the overlap (0.12, 0.69,
 0.37 mm for 0.2, 0.5, 1.0 mm pushed in) and let a gear's hole boxes sink 4-5 mm into a cylindrical shaft
 (docs/gear_physics.md). Collision bits (MuJoCo collides two geoms when ``contype1 & conaffinity2`` or
-``contype2 & conaffinity1`` is non-zero): 1 robot and floor, 2 gear hole and shaft, 4 grip surfaces.
+``contype2 & conaffinity1`` is non-zero): 1 robot and floor, 2 gear hole and shaft, 4 grip surfaces, 8 the gear's
+feet and the boss.
 
 * gear: the hole is ``GEAR_HOLE_LAYERS`` rings of ``GEAR_HOLE_SPHERES`` spheres each (bits 1+2), tangent to a
-  circle of radius ``GEAR_HOLE_RADIUS_M``; between two spheres the shaft can move a little farther, so the clearance
-  is stated for both (``hole_clearance_m``). The rim is ``GEAR_TEETH`` vertical capsules (bit 4: floor, base
-  plate and the four small fingertip pads, which carry bit 4, see franka_emika_panda/panda.xml; the floor has
-  bits 1+4), outer radius
-  ``GEAR_OUTER_RADIUS_M``: the gear's teeth, and its grasp surface. The finger's collision mesh (bit 1 only) is a
-  convex hull that lies 2.6 mm inside the pads' faces between them, and must not be what grips.
-* base (free joint, heavy, on the floor): a plate (bits 1+2+4), a boss the seated gear rests on and the shaft
-  (bit 2): a cylinder up to ``SHAFT_EDGE_RADIUS_M`` below the tip, then a cylinder of radius
-  ``SHAFT_RADIUS_M - SHAFT_EDGE_RADIUS_M`` and a ring of ``SHAFT_EDGE_CAPSULES`` horizontal capsules of radius
-  ``SHAFT_EDGE_RADIUS_M``: the tip's edge rounded with that radius, the shaft's lead-in chamfer.
+  circle of radius ``GEAR_HOLE_RADIUS_M``, the rings staggered by half a sphere: 0.2 mm radial free play in every
+  direction, 0.4 mm diametral clearance (``hole_clearance_m``). The rim is ``GEAR_TEETH`` vertical capsules of outer radius
+  ``GEAR_OUTER_RADIUS_M`` (bit 4: the floor, the base plate and the four small fingertip pads, which carry bit 4,
+  see franka_emika_panda/panda.xml): the gear's teeth, and its grasp surface. The finger's collision mesh (bit 1
+  only) is a convex hull that lies 2.6 mm inside the pads' faces between them, and must not be what grips.
+  ``GEAR_FEET`` small spheres under the gear (bit 8) rest on the boss.
+* base (free joint, heavy, on the floor): a plate (bits 1+2+4), a boss (bit 8) and the shaft (bit 2): a cylinder up
+  to ``SHAFT_EDGE_RADIUS_M`` below the tip, then a cylinder of radius ``SHAFT_RADIUS_M - SHAFT_EDGE_RADIUS_M`` and a
+  ring of ``SHAFT_EDGE_CAPSULES`` horizontal capsules of radius ``SHAFT_EDGE_RADIUS_M``: the tip's edge rounded with
+  that radius, the shaft's lead-in chamfer.
 """
 
 from __future__ import annotations
@@ -109,7 +110,11 @@ def fmt(*values: float) -> str:
 
 
 def hole_clearance_m() -> tuple[float, float]:
-    """Radial free play of the shaft in the hole, m: towards a sphere, and towards the gap between two spheres."""
+    """Radial free play of the shaft in one ring of spheres, m: towards a sphere, and towards the gap between two.
+
+    The rings are staggered by half a sphere, so each covers the other's gaps: the free play of the shaft in the gear
+    is the first number in every direction (tests/tasks/test_gear_physics.py measures it from the model).
+    """
     n, r, rs = GEAR_HOLE_SPHERES, GEAR_HOLE_RADIUS_M + GEAR_HOLE_SPHERE_RADIUS_M, GEAR_HOLE_SPHERE_RADIUS_M
     cx, cy = r * math.cos(math.pi / n), r * math.sin(math.pi / n)  # a sphere centre next to the gap direction (x)
     reach = cx - math.sqrt(rs**2 - cy**2)  # where a circle centred on the axis first touches that sphere, along x

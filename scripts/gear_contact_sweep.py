@@ -4,7 +4,7 @@ A measurement tool behind docs/gear_physics.md (not a test). Each variant edits 
 geoms (solref, solimp), the timestep (with the decimation that keeps a 30 Hz controller) and MuJoCo's ``refsafe``
 flag (which clamps a solref time constant below 2 dt), then runs a 5 s hold and ``--episodes`` scripted episodes per aim.
 
-    python scripts/gear_contact_sweep.py --episodes 20
+    python scripts/gear_contact_sweep.py --episodes 20 --dt 0.0041667 0.0027778 --d 0.99 0.999
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def build(dt: float, tau: float, d: float, refsafe: bool) -> mujoco.MjModel:
     spec = mujoco.MjSpec.from_file(str(SCENE_XML))
     for g in spec.geoms:
         if g.classname.name in CONTACT_CLASSES:
-            g.solref = [tau, 1.0]
+            g.solref = [tau, g.solref[1]]
             g.solimp = [d, d, 0.0001, 0.5, 2.0]
     spec.option.timestep = dt
     if not refsafe:
@@ -49,14 +49,15 @@ def hold_slip(scene: GearScene, rng: np.random.Generator, seconds: float = 5.0) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=20)
-    parser.add_argument("--dt", type=float, nargs="+", default=[1 / 120])
-    parser.add_argument("--tau", type=float, nargs="+", default=[0.0167])
+    parser.add_argument("--dt", type=float, nargs="+", default=[1 / 360])
+    parser.add_argument("--tau", type=float, nargs="+", default=[0.0], help="solref time constant, s; 0: 2 dt")
     parser.add_argument("--d", type=float, nargs="+", default=[0.99])
     parser.add_argument("--refsafe", type=int, nargs="+", default=[1])
     args = parser.parse_args()
     print("dt      tau     d       refsafe | hold slip mm | seat on-axis  pen max mm | seat 3mm-off  pen max mm | "
           "wall s/episode")
     for dt, tau, d, refsafe in itertools.product(args.dt, args.tau, args.d, args.refsafe):
+        tau = tau or 2 * dt
         scene = GearScene(model=build(dt, tau, d, bool(refsafe)))
         rng = np.random.default_rng(0)
         slip = hold_slip(scene, rng)
