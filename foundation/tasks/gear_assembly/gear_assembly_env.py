@@ -150,8 +150,9 @@ class GearAssemblyEnvCfg(DirectRLEnvCfg):
             --task gear_assembly``, random actions, 2-core CPU under heavy load; DESIGN.md §5's prototype had ~3×).
         scene: 256 envs; spacing 2 m (copies in one model must not reach each other: the Panda reaches 0.86 m).
         decimation: 12 → 30 Hz policy (Isaac Lab's gear-assembly task).
-        episode_length_s: 8 s = 240 policy steps (Isaac Lab's gear task: 6.66 s): the scripted insertion with its
-            default 1 mm push seats in 4.6 s on average, 2.8 s pushing with the full action (``eval_scripted_gear.py``).
+        episode_length_s: 8 s = 240 policy steps (Isaac Lab's gear task: 6.66 s): the scripted insertion through this
+            env (its 1 mm push along the shaft) seats in 4.2 s on average, up to 6.4 s when it has to slide in from an
+            estimate error (``scripts/eval_scripted_gear.py``, 128 starts).
         observation_space: Size of the ``policy`` group (``POLICY_OBS_ORDER``); the ``teacher`` group is
             ``TEACHER_OBS_ORDER``.
         action_space: 4: TCP (Δx, Δy, Δz, Δyaw).
