@@ -145,8 +145,8 @@ class GearAssemblyEnvCfg(DirectRLEnvCfg):
 
     Attributes:
         sim: dt 1/360 s, the scene's own time step (its contact ``solref`` is tuned to it; ``docs/gear_physics.md``),
-            and the ``mujoco_batch`` backend (N simulations on threads), by measurement: 310 / 393 / 386 env-steps/s
-            at 16 / 64 / 256 envs against 263 / 366 / 374 for one model of N copies (``scripts/benchmark_env.py
+            and the ``mujoco_batch`` backend (N simulations on threads), by measurement: 416 / 534 / 676 env-steps/s
+            at 16 / 64 / 256 envs against 291 / 520 / 327 for one model of N copies (``scripts/benchmark_env.py
             --task gear_assembly``, random actions, 2-core CPU under heavy load; DESIGN.md §5's prototype had ~3×).
         scene: 256 envs; spacing 2 m (copies in one model must not reach each other: the Panda reaches 0.86 m).
         decimation: 12 → 30 Hz policy (Isaac Lab's gear-assembly task).
