@@ -129,6 +129,13 @@ def test_the_two_cpu_backends_start_alike_and_agree_on_a_short_rollout():
     assert torch.allclose(obs[0][:, ee][:, :3], obs[1][:, ee][:, :3], atol=1e-4)
 
 
+def test_a_bad_config_fails_before_any_work_naming_the_fields():
+    with pytest.raises(ValueError, match=r"action.pos_scale_m must be > 0.*terminations.drop_distance_m must be > 0"):
+        gear_env(action__pos_scale_m=(0.01, 0.0, 0.0025), terminations__drop_distance_m=0.0)
+    with pytest.raises(ValueError, match="observation_space and action_space must be"):
+        gear_env(action_space=6)
+
+
 def test_policy_observation_does_not_see_the_gear(env):
     env.reset(seed=3)
     sim = env.sim

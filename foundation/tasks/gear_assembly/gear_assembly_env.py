@@ -182,6 +182,29 @@ class GearAssemblyEnvCfg(DirectRLEnvCfg):
     start_bank_size: int = 256
     settle_tolerance_m: float = 0.002
 
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming every gear-assembly field out of range, then check the base fields."""
+        ac, errors = self.action, []
+        expected = (group_size(POLICY_OBS_ORDER), 4)
+        if (self.observation_space, self.action_space) != expected:
+            errors.append(f"observation_space and action_space must be {expected} (the 'policy' group and the 4-D "
+                          f"action), got ({self.observation_space}, {self.action_space})")
+        checks = [("action.pos_scale_m", min(ac.pos_scale_m) > 0, "> 0"),
+                  ("action.yaw_scale_rad", ac.yaw_scale_rad >= 0, ">= 0"),
+                  ("action.ik_damping", ac.ik_damping > 0, "> 0"),
+                  ("action.ee_bounds_lo_m", all(lo < hi for lo, hi in zip(ac.ee_bounds_lo_m, ac.ee_bounds_hi_m)),
+                   "< ee_bounds_hi_m per axis"),
+                  ("noise.wrist_force_n", self.noise.wrist_force_n >= 0, ">= 0"),
+                  ("noise.wrist_torque_nm", self.noise.wrist_torque_nm >= 0, ">= 0"),
+                  ("noise.shaft_estimate_error_m", self.noise.shaft_estimate_error_m >= 0, ">= 0"),
+                  ("terminations.drop_distance_m", self.terminations.drop_distance_m > 0, "> 0"),
+                  ("start_bank_size", self.start_bank_size >= 1, ">= 1"),
+                  ("settle_tolerance_m", self.settle_tolerance_m > 0, "> 0")]
+        errors += [f"{name} must be {rule}" for name, ok, rule in checks if not ok]
+        if errors:
+            raise ValueError("Invalid gear-assembly config: " + "; ".join(errors) + ".")
+        super().validate()
+
 
 def _yaw_quat(yaw: torch.Tensor) -> torch.Tensor:
     """(N, 4) quaternions (w, x, y, z) of rotations about the world z axis by ``yaw`` (N,), rad."""
@@ -200,13 +223,7 @@ class GearAssemblyEnv(DirectRLEnv):
     constant_action_across_substeps = True  # joint targets are computed once per policy step and held
 
     def __init__(self, cfg: GearAssemblyEnvCfg, render_mode: str | None = None, **kwargs) -> None:
-        expected = (group_size(POLICY_OBS_ORDER), 4)
-        if (cfg.observation_space, cfg.action_space) != expected:
-            raise ValueError(f"Gear assembly has a {expected[0]}-D 'policy' observation and 4 actions; got "
-                             f"observation_space={cfg.observation_space}, action_space={cfg.action_space}.")
-        if cfg.start_bank_size < 1:
-            raise ValueError(f"start_bank_size must be >= 1, got {cfg.start_bank_size}.")
-        super().__init__(cfg, render_mode, **kwargs)
+        super().__init__(cfg, render_mode, **kwargs)  # validates cfg first
         sim, gc, n, dev = self.sim, cfg.gear_scene, self.num_envs, self.device
         self._arm_q = sim.joint_qpos_cols(gc.arm_joints)
         self._arm_dof = sim.joint_dof_cols(gc.arm_joints)
