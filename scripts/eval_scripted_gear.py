@@ -11,8 +11,8 @@ policy; its largest approach step is the x, y action scale. It aims at the shaft
 shaft-estimate error (the env's per-reset draw, each axis ~ U(±estimate_error_mm); 0 is the exact shaft pose), plus,
 with ``--aim_off_axis_mm``, a fixed horizontal offset in a random direction per episode. ``--max_push_mm`` is how far
 ahead of the TCP its target may be along the shaft while descending: the push on a blocked gear (a learned policy
-may push with up to the z action scale). One episode per environment, evaluated by ``foundation.rsl_rl.evaluation.evaluate`` as the
-learned policies are; the first line of the output is the README's baseline row.
+may push with up to the z action scale). One episode per environment, evaluated by
+``foundation.rsl_rl.evaluation.evaluate`` as the learned policies are; the printed line is the README's baseline row.
 """
 
 from __future__ import annotations
