@@ -23,10 +23,10 @@ class GearAssemblyPpoRunnerCfg(PpoRunnerCfg):
     The physics dominates: 12 physics steps of this contact-rich scene per policy step ran at 420–680 env-steps/s at
     16–256 envs with random actions on the 2-core CPU under heavy load from other jobs (``scripts/benchmark_env.py
     --task gear_assembly``), and a 40-iteration run at 64 envs collected and learned ~450 env-steps/s. 256 envs ×
-    24 steps per iteration (6144 env-steps, 0.8 s of the 8 s episode) × 300 iterations ≈ 1.8 M env-steps ≈ 1–2 h. lr 5e-4 adaptive (KL 0.008), γ 0.99, λ 0.95: Isaac Lab's
-    gear-assembly values; 5 epochs × 4 minibatches of 1536 (Isaac Lab: 8 × 16 of a 4096 × 128 batch). Periodic
-    evaluation on 128 episodes every 50 iterations (one 240-step episode of 128 envs, ~30 k env-steps, each), the
-    final one on 1024.
+    24 steps per iteration (6144 env-steps, 0.8 s of the 8 s episode) × 300 iterations ≈ 1.8 M env-steps ≈ 1–2 h.
+    lr 5e-4 adaptive (KL 0.008), γ 0.99, λ 0.95: Isaac Lab's gear-assembly values; 5 epochs × 4 minibatches of 1536
+    (Isaac Lab: 8 × 16 of a 4096 × 128 batch). Periodic evaluation on 128 episodes every 50 iterations (one 240-step
+    episode of 128 envs, ~30 k env-steps, each), the final one on 1024.
     """
 
     experiment_name: str = "gear_assembly"
