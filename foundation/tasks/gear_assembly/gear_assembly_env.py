@@ -24,8 +24,10 @@ pose each step: the position error the joint servos see, and with it the force t
 Start (``_reset_idx``): a state drawn from a bank of settled grasps built at construction by the gear scene's own
 grasp recipe (``_build_start_bank``: arm posed by IK with the TCP at a random point above the shaft region, random
 hand yaw, the fingers closed on the gear by the grip command for ``settle_s``, no weld), and the gear base placed per
-episode under the gear at a random xy offset and yaw. Settling once at construction, not at every reset, keeps resets
-cheap and lets the one-model backend reset a subset of environments (it cannot step one env alone).
+episode under the gear at a random xy offset and yaw (so the base's position spans ``base_x_m``/``base_y_m`` widened
+by twice the offset range: the bank's gear drew one offset, the reset another). Settling once at construction, not at
+every reset, keeps resets cheap and lets the one-model backend reset a subset of environments (it cannot step one env
+alone).
 
 Frames: world, quaternions (w, x, y, z); env frame = world minus ``sim.env_origins``; metres, radians, seconds.
 """
