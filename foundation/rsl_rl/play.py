@@ -116,7 +116,7 @@ def check_policy_checkpoint(path: str, runner_class_name: str, agent_cfg, allow_
         raise SystemExit(
             f"error: '{path}' is a PPO (teacher) checkpoint, but this task plays the {runner_class_name}'s policy, "
             f"which needs '{key}'. Pass a checkpoint of a run under "
-            f"{os.path.join(cli.LOG_ROOT, agent_cfg.experiment_name)}/, or play the teacher with its PPO task.")
+            f"{cli.experiment_dir(agent_cfg.experiment_name)}/, or play the teacher with its PPO task.")
     if "student_state_dict" in loaded:
         raise SystemExit(f"error: '{path}' is a distillation checkpoint; play it with the distillation task "
                          f"(this task's {runner_class_name} needs '{key}').")
@@ -145,7 +145,10 @@ def main(argv: list[str] | None = None) -> dict:
                              f"({env_class.__name__} of task '{args.task}' has not).")
         figure8 = Figure8(args.figure8_amplitude, args.figure8_period, args.figure8_height)
     try:
-        checkpoint = cli.find_checkpoint(agent_cfg.experiment_name, args.load_run, args.checkpoint)
+        checkpoint = cli.find_checkpoint(agent_cfg.experiment_name, args.load_run, args.checkpoint,
+                                         expect={**cli.expected_checkpoint(agent_cfg.runner_class_name, args.task),
+                                                 "role": f"policy of task '{args.task}'"},
+                                         allow_unsafe=args.allow_unsafe_checkpoint)
     except FileNotFoundError as err:
         raise SystemExit(f"error: {err}") from None
     print(f"[info] Checkpoint: {checkpoint}")
@@ -318,4 +321,4 @@ def _new_video_path(run_dir: str) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run_script(main)
