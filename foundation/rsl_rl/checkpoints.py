@@ -100,6 +100,10 @@ def load_checkpoint(path: str, map_location: str | None = None, allow_unsafe: bo
     if os.path.getsize(path) == 0:
         raise CheckpointError(f"Checkpoint '{path}' is empty (0 bytes).")
     if not zipfile.is_zipfile(path):
+        with open(path, "rb") as f:
+            if f.read(4) == b"PK\x03\x04":
+                raise CheckpointError(f"Checkpoint '{path}' is damaged or truncated: a zip archive without its end "
+                                      "(an interrupted copy or write?).")
         raise CheckpointError(f"'{path}' is not a PyTorch checkpoint (torch.save writes a zip archive; this file is "
                               f"{_describe(path)}).")
     try:

@@ -24,6 +24,10 @@ from foundation.rsl_rl.checkpoints import (KIND_OF_RUNNER, CheckpointError, Chec
 from foundation.rsl_rl.evaluation import EvalResult, evaluate
 
 
+class LoggerStartError(RuntimeError):
+    """The external logger (wandb) could not start."""
+
+
 class RunLogger(Logger):
     """rsl-rl's ``Logger`` with a per-iteration callback, resumable counters and opt-in git state.
 
@@ -50,7 +54,14 @@ class RunLogger(Logger):
         """rsl-rl's writer; a resumed TensorBoard writer purges the steps logged after the checkpoint."""
         if self.purge_step is None or self.cfg.get("logger", "tensorboard") != "tensorboard" \
                 or self.log_dir is None or self.disable_logs:
-            super().init_logging_writer()
+            try:
+                super().init_logging_writer()
+            except Exception as err:  # noqa: BLE001  (wandb raises its own errors: auth, network, timeouts)
+                if self.cfg.get("logger", "tensorboard") == "tensorboard":
+                    raise
+                lines = str(err).strip().splitlines()
+                raise LoggerStartError(f"the {self.cfg['logger'].get('class_name')} logger could not start: "
+                                       f"{type(err).__name__}: {lines[0] if lines else ''}") from None
             return
         self.writer = SummaryWriter(log_dir=self.log_dir, flush_secs=10, purge_step=self.purge_step)
         self._store_code_state()

@@ -30,7 +30,7 @@ from foundation.envs import RslRlVecEnvWrapper
 from foundation.rsl_rl import cli
 from foundation.rsl_rl.checkpoints import RUN_MARKER, CheckpointError, CheckpointWriteError, load_checkpoint
 from foundation.rsl_rl.evaluation import evaluate
-from foundation.rsl_rl.runner import RUNNERS
+from foundation.rsl_rl.runner import RUNNERS, LoggerStartError
 from foundation.rsl_rl.runner_cfg import to_rsl_rl_dict
 from foundation.tasks import make_env
 from foundation.utils.config import save_yaml, to_dict
@@ -163,6 +163,11 @@ def main(argv: list[str] | None = None) -> dict:
             runner.learn(agent_cfg.max_iterations - runner.current_learning_iteration, init_at_random_ep_len=True)
         except CheckpointWriteError as err:
             raise SystemExit(f"error: {err}") from None
+        except LoggerStartError as err:
+            if not args.resume:
+                shutil.rmtree(log_dir, ignore_errors=True)  # nothing was trained in it yet
+            raise SystemExit(f"error: {err}. Set WANDB_MODE=offline to log offline and `wandb sync` later, or "
+                             "use --logger tensorboard.") from None
         print(f"[info] Training took {time.time() - start:.1f} s")
         best = os.path.join(log_dir, "best_model.pt")
         if os.path.exists(best):
