@@ -79,7 +79,7 @@ class DirectRLEnvCfg:
         c.at_least("decimation", 1)
         c.positive("sim.dt", " s")
         c.at_least("scene.env_spacing", 0.0, " m")
-        if c.lines == []:
+        if not c.lines:
             c.require(self.episode_length_s >= self.sim.dt * self.decimation, "episode_length_s",
                       f"must cover at least one policy step ({self.sim.dt * self.decimation} s)")
         for key in ("max_abs_qpos", "max_abs_qvel"):

@@ -70,7 +70,7 @@ class RslRlVecEnvWrapper(VecEnv):
             rew = torch.where(bad, torch.zeros_like(rew), rew)
             obs = {k: torch.nan_to_num(v, nan=0.0, posinf=0.0, neginf=0.0) for k, v in obs.items()}
             terminated, truncated = terminated | bad, truncated & ~bad
-        extras.setdefault("log", {})["Episode_Termination/nonfinite_output"] = float(bad.sum())
+        extras.setdefault("log", {})["Episode_Termination/nonfinite_output"] = bad.sum().float()
         dones = (terminated | truncated).to(torch.long)
         extras["time_outs"] = truncated
         return TensorDict(obs, batch_size=[self.num_envs]), rew, dones, extras
