@@ -179,8 +179,9 @@ def main() -> None:
         for group, label, script, argv, extra in tries(tmp, teacher, student):
             rc, err, seconds = run(script, argv, {**env, **extra})
             lines = [ln.strip() for ln in err.strip().splitlines() if ln.strip()]
-            first = next((i for i, ln in enumerate(lines) if ln.startswith(("error:", "usage:"))), len(lines) - 1)
-            message = " ".join(ln for ln in lines[first:] if not ln.startswith("usage:")) or "(no message)"
+            first = next((i for i, ln in enumerate(lines) if ln.startswith("error:") or ": error:" in ln),
+                         len(lines) - 1)
+            message = " ".join(lines[first:]) or "(no message)"
             traceback = "Traceback" in err
             tracebacks += traceback
             accepted += rc == 0

@@ -86,5 +86,5 @@ class DirectRLEnvCfg:
             if c.value(key) is not None:
                 c.positive(key)
         if self.seed is not None:
-            c.in_range("seed", 0, 2**63 - 1)
+            c.require(0 <= self.seed < 2**63, "seed", "must be in [0, 2^63)")
         c.raise_errors()

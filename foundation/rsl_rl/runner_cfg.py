@@ -178,7 +178,7 @@ class RunnerCfg:
         c = FieldChecks(self, "runner config")
         for key in ("num_steps_per_env", "max_iterations", "save_interval", "torch_threads"):
             c.at_least(key, 1)
-        c.in_range("seed", 0, 2**63 - 1)
+        c.require(0 <= self.seed < 2**63, "seed", "must be in [0, 2^63)")
         check_name(c, "experiment_name")
         check_name(c, "run_name", allow_empty=True)
         missing = [s for s in self.OBS_SETS if not self.obs_groups.get(s)]
