@@ -19,8 +19,8 @@ from rsl_rl.utils.logger import Logger
 from torch.utils.tensorboard import SummaryWriter
 
 from foundation.envs import RslRlVecEnvWrapper
-from foundation.rsl_rl.checkpoints import (KIND_OF_RUNNER, CheckpointError, CheckpointWriteError,  # noqa: F401
-                                           atomic_torch_save, load_checkpoint, mark_run_complete)
+from foundation.rsl_rl.checkpoints import CheckpointError  # noqa: F401  (re-exported: play.py, tests)
+from foundation.rsl_rl.checkpoints import KIND_OF_RUNNER, atomic_torch_save, load_checkpoint, mark_run_complete
 from foundation.rsl_rl.evaluation import EvalResult, evaluate
 
 
