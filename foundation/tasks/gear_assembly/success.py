@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from foundation.utils.math import quat_to_rotmat
+from foundation.utils.math import matrix_from_quat
 
 
 @dataclass
@@ -45,8 +45,8 @@ def gear_seated(gear_pos: torch.Tensor, gear_quat: torch.Tensor, seated_pos: tor
                            ("shaft_quat", shaft_quat, 4)):
         if t.shape != (n, width):
             raise ValueError(f"{name} must have shape ({n}, {width}), got {tuple(t.shape)}.")
-    r_shaft = quat_to_rotmat(shaft_quat)  # (N, 3, 3) shaft -> world
-    gear_axis = quat_to_rotmat(gear_quat)[..., :, 2]  # (N, 3) world
+    r_shaft = matrix_from_quat(shaft_quat)  # (N, 3, 3) shaft -> world
+    gear_axis = matrix_from_quat(gear_quat)[..., :, 2]  # (N, 3) world
     offsets = torch.tensor([-1.0, 0.0, 1.0], dtype=gear_pos.dtype, device=gear_pos.device) * cfg.gear_half_thickness_m
     points = gear_pos[:, None, :] + offsets[None, :, None] * gear_axis[:, None, :]  # (N, 3 points, 3)
     local = torch.einsum("nji,npj->npi", r_shaft, points - seated_pos[:, None, :])  # in the shaft frame
