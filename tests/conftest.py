@@ -9,6 +9,8 @@ import os
 
 # MuJoCo Warp compiles its kernels on first use (30-90 s on the CPU); the cache must be set before warp is imported.
 os.environ.setdefault("WARP_CACHE_PATH", os.path.expanduser("~/.cache/foundation/warp"))
+# Runs go to logs/rsl_rl under the working directory of each test (train.py anchors its default at the project).
+os.environ["FOUNDATION_LOG_ROOT"] = os.path.join("logs", "rsl_rl")
 
 import contextlib
 import pathlib

@@ -11,9 +11,10 @@
     _reset_idx(env_ids)                   # envs that are done
     _get_observations() -> {"policy": (N, D), ...}
 
-Environments whose physics state became non-finite are reset to the model's default state before the dones and
-rewards are computed, get reward 0 and ``terminated=True``, and are counted in
-``extras["log"]["Episode_Termination/nonfinite_physics"]``; a run never crashes on them.
+Environments whose physics state became non-finite, or left the task's physical bounds (``cfg.max_abs_qpos``,
+``cfg.max_abs_qvel``: a finite blow-up), are reset to the model's default state before the dones and rewards are
+computed, get reward 0 and ``terminated=True``, and are counted in ``extras["log"]`` under
+``Episode_Termination/nonfinite_physics`` and ``Episode_Termination/runaway_state``; a run never crashes on them.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import torch
 
 from foundation.envs.direct_rl_env_cfg import DirectRLEnvCfg
 from foundation.sim import PhysicsBackend, check_device, make_backend
+from foundation.utils.config import validate
 
 
 class DirectRLEnv(gym.Env):
@@ -61,7 +63,7 @@ class DirectRLEnv(gym.Env):
     constant_action_across_substeps: bool = False
 
     def __init__(self, cfg: DirectRLEnvCfg, render_mode: str | None = None, **kwargs) -> None:
-        cfg.validate()
+        validate({"env": cfg})  # the whole tree, sim.mujoco included
         self.cfg = cfg
         self.render_mode = render_mode
         self.num_envs = cfg.scene.num_envs
@@ -151,8 +153,10 @@ class DirectRLEnv(gym.Env):
         self.episode_length_buf += 1
 
         nonfinite = self.sim.nonfinite_envs()
-        num_nonfinite = int(nonfinite.sum())
-        if num_nonfinite:
+        runaway = self._runaway_envs() & ~nonfinite
+        num_nonfinite, num_runaway = int(nonfinite.sum()), int(runaway.sum())
+        nonfinite = nonfinite | runaway  # from here on: every env whose state is unusable
+        if num_nonfinite or num_runaway:
             self.sim.reset_to_default(nonfinite.nonzero(as_tuple=False).squeeze(-1))
         terminated, time_outs = self._get_dones()
         # New tensors, never in-place: a task may return its own buffers, which its _reset_idx then clears.
@@ -167,12 +171,26 @@ class DirectRLEnv(gym.Env):
             self._reset_idx(reset_env_ids)
             self.sim.kinematics()
             self.extras["log"]["Episode_Termination/nonfinite_physics"] = float(num_nonfinite)
+            self.extras["log"]["Episode_Termination/runaway_state"] = float(num_runaway)
         self._obs_buf = self._get_observations()
         return self._obs_buf, reward, self.reset_terminated, self.reset_time_outs, self.extras
 
     def close(self) -> None:
         """Release the backend."""
         self.sim = None  # type: ignore[assignment]
+
+    def _runaway_envs(self) -> torch.Tensor:
+        """(N,) bool: envs with a finite state beyond the task's physical bound (``cfg.max_abs_qpos`` on free-joint
+        positions relative to the env origin and on every other ``qpos``, ``cfg.max_abs_qvel`` on ``qvel``)."""
+        out = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
+        if self.cfg.max_abs_qvel is not None:
+            out |= (self.sim.qvel.abs() > self.cfg.max_abs_qvel).any(dim=1)
+        if self.cfg.max_abs_qpos is not None:
+            qpos = self.sim.qpos.clone()
+            cols = self.sim.free_pos_cols
+            qpos[:, cols] -= self.sim.env_origins.repeat(1, len(cols) // 3)
+            out |= (qpos.abs() > self.cfg.max_abs_qpos).any(dim=1)
+        return out
 
     # ----------------------------------------------------------------------------------------- task hooks
     def _setup_scene(self) -> mujoco.MjSpec:

@@ -16,6 +16,11 @@ class RslRlVecEnvWrapper(VecEnv):
     ``extras["time_outs"]`` (N,) bool marks episodes cut by the time limit (rsl-rl bootstraps their values) and
     ``extras["log"]`` holds the metrics to log. Actions are clipped to ``[-clip_actions, clip_actions]``.
 
+    A non-finite reward or observation never reaches the learner: such entries are replaced by 0, the env is
+    marked done (terminated, so nothing is bootstrapped from its state), and the number of envs concerned is
+    logged as ``Episode_Termination/nonfinite_output``. (The env layer already resets envs whose physics blew up;
+    this catches a task's own reward or observation code.)
+
     Args:
         env: The environment to wrap.
         clip_actions: Symmetric action bound, or ``None`` for no clipping.
@@ -58,6 +63,14 @@ class RslRlVecEnvWrapper(VecEnv):
         if self.clip_actions is not None:
             actions = torch.clamp(actions, -self.clip_actions, self.clip_actions)
         obs, rew, terminated, truncated, extras = self.env.step(actions)
+        bad = ~torch.isfinite(rew)
+        for value in obs.values():
+            bad |= ~torch.isfinite(value).all(dim=-1)
+        if bad.any():
+            rew = torch.where(bad, torch.zeros_like(rew), rew)
+            obs = {k: torch.nan_to_num(v, nan=0.0, posinf=0.0, neginf=0.0) for k, v in obs.items()}
+            terminated, truncated = terminated | bad, truncated & ~bad
+        extras.setdefault("log", {})["Episode_Termination/nonfinite_output"] = bad.sum().float()
         dones = (terminated | truncated).to(torch.long)
         extras["time_outs"] = truncated
         return TensorDict(obs, batch_size=[self.num_envs]), rew, dones, extras

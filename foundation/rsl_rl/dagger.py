@@ -30,7 +30,7 @@ from rsl_rl.utils import resolve_class, resolve_obs_groups, resolve_optimizer
 from tensordict import TensorDict
 
 from foundation.rsl_rl.aggregated_buffer import AggregatedBuffer
-from foundation.rsl_rl.runner import CheckpointError
+from foundation.rsl_rl.checkpoints import CheckpointError
 
 BETA_SCHEDULES = ("two_phase", "linear", "exponential")
 
@@ -119,7 +119,6 @@ class DAgger(Distillation):
         self._pending: dict = {}
         self._announced_phase: int | None = None
         self.teacher_loaded = False
-        self.restore_buffer = False  # set by train.py --resume: load a saved buffer with the checkpoint
 
     # ------------------------------------------------------------------------------------------- schedule
     @property
@@ -223,8 +222,9 @@ class DAgger(Distillation):
 
     def load(self, loaded_dict: dict, load_cfg: dict | None, strict: bool) -> bool:
         """Load a PPO teacher (its ``actor_state_dict``) or a distillation checkpoint (student, teacher, optimiser,
-        DAgger state; the saved buffer too when ``restore_buffer`` is set, i.e. when resuming training).
-        ``load_cfg`` and ``strict`` are rsl-rl's arguments: the checkpoint's kind decides what is loaded, strictly.
+        DAgger state; the saved buffer too when ``load_cfg["buffer"]`` is true, i.e. when resuming training).
+        ``load_cfg`` and ``strict`` are rsl-rl's arguments: the checkpoint's kind decides which models are loaded,
+        strictly.
 
         Returns:
             True when the runner should restore its iteration (a distillation checkpoint).
@@ -247,9 +247,12 @@ class DAgger(Distillation):
         if loaded_dict.get("optimizer_state_dict"):
             self.optimizer.load_state_dict(loaded_dict["optimizer_state_dict"])
         self.iteration = int(loaded_dict.get("dagger_state", {}).get("iteration", 0))
-        restored = self.restore_buffer and "buffer" in loaded_dict
+        restored = bool(load_cfg and load_cfg.get("buffer")) and "buffer" in loaded_dict
         if restored:
-            self.buffer.load_state_dict(loaded_dict["buffer"])
+            try:
+                self.buffer.load_state_dict(loaded_dict["buffer"])
+            except ValueError as err:
+                raise CheckpointError(str(err)) from None
         print(f"[DAgger] Loaded a distillation checkpoint at iteration {self.iteration}: phase {self.phase}, "
               f"β={self.beta:.2f}" + (f", buffer {len(self.buffer)}/{self.buffer.capacity} transitions restored."
                                       if restored else " (buffer not restored)."))

@@ -48,14 +48,12 @@ from foundation.rsl_rl import cli
 from foundation.rsl_rl.evaluation import EvalResult
 from foundation.rsl_rl.export import export_policy
 from foundation.rsl_rl.rendering import PassiveViewer, VideoRecorder, env_markers
-from foundation.rsl_rl.runner import RUNNERS, CheckpointError, load_checkpoint
+from foundation.rsl_rl.runner import RUNNERS, CheckpointError
 from foundation.rsl_rl.runner_cfg import to_rsl_rl_dict
 from foundation.rsl_rl.trajectories import Figure8, TrackingErrors
 from foundation.rsl_rl.usd_export import UsdRolloutRecorder, new_usd_dir
 from foundation.tasks import make_env
 
-#: Checkpoint key holding the played policy's weights, per runner class.
-POLICY_KEYS = {"OnPolicyRunner": "actor_state_dict", "DistillationRunner": "student_state_dict"}
 #: Task methods ``--figure8`` needs (see ``foundation.rsl_rl.trajectories``).
 TRACKING_HOOKS = ("set_goal", "distance_to_goal")
 
@@ -104,30 +102,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def check_policy_checkpoint(path: str, runner_class_name: str, agent_cfg, allow_unsafe: bool) -> None:
-    """Check that ``path`` holds the weights of the policy this task plays.
-
-    Raises:
-        SystemExit: if the file cannot be read, or is e.g. a PPO teacher checkpoint for a distillation task.
-    """
-    try:
-        loaded = load_checkpoint(path, "cpu", allow_unsafe)
-    except CheckpointError as err:
-        raise SystemExit(f"error: {err}") from None
-    key = POLICY_KEYS.get(runner_class_name)
-    if key is None or key in loaded:
-        return
-    if "actor_state_dict" in loaded:
-        raise SystemExit(
-            f"error: '{path}' is a PPO (teacher) checkpoint, but this task plays the {runner_class_name}'s policy, "
-            f"which needs '{key}'. Pass a checkpoint of a run under "
-            f"{os.path.join(cli.LOG_ROOT, agent_cfg.experiment_name)}/, or play the teacher with its PPO task.")
-    if "student_state_dict" in loaded:
-        raise SystemExit(f"error: '{path}' is a distillation checkpoint; play it with the distillation task "
-                         f"(this task's {runner_class_name} needs '{key}').")
-    raise SystemExit(f"error: '{path}' has no '{key}' (keys: {sorted(loaded)}).")
-
-
 def main(argv: list[str] | None = None) -> dict:
     """Play (see the module docstring).
 
@@ -146,24 +120,24 @@ def main(argv: list[str] | None = None) -> dict:
         env_class = resolve_callable(gym.spec(args.task).entry_point)
         missing = [h for h in TRACKING_HOOKS if not callable(getattr(env_class, h, None))]
         if missing:
-            raise SystemExit(f"error: --figure8 needs the task's public method(s) {', '.join(missing)} "
+            raise cli.UsageError(f"error: --figure8 needs the task's public method(s) {', '.join(missing)} "
                              f"({env_class.__name__} of task '{args.task}' has not).")
         figure8 = Figure8(args.figure8_amplitude, args.figure8_period, args.figure8_height)
-    try:
-        checkpoint = cli.find_checkpoint(agent_cfg.experiment_name, args.load_run, args.checkpoint)
-    except FileNotFoundError as err:
-        raise SystemExit(f"error: {err}") from None
+    checkpoint = cli.find_checkpoint(agent_cfg.experiment_name, args.load_run, args.checkpoint,
+                                     expect={**cli.expected_checkpoint(agent_cfg.runner_class_name, args.task),
+                                             "role": f"policy of task '{args.task}'"},
+                                     allow_unsafe=args.allow_unsafe_checkpoint)
     print(f"[info] Checkpoint: {checkpoint}")
-    check_policy_checkpoint(checkpoint, agent_cfg.runner_class_name, agent_cfg, args.allow_unsafe_checkpoint)
     cli.without_dataset(agent_cfg, env_cfg.scene.num_envs)
     show_viewer = bool(os.environ.get("DISPLAY")) and not args.video and not args.no_video
     record = not show_viewer and not args.no_video
 
     cli.setup_torch(agent_cfg)
     env = RslRlVecEnvWrapper(make_env(args.task, env_cfg))
+    cli.check_obs_groups(agent_cfg, list(env.unwrapped.observation_sizes()))
     runner = RUNNERS[agent_cfg.runner_class_name](env, to_rsl_rl_dict(agent_cfg), log_dir=None,
-                                                  device=agent_cfg.device)
-    runner.allow_unsafe_checkpoint = args.allow_unsafe_checkpoint
+                                                  device=agent_cfg.device,
+                                                  allow_unsafe_checkpoint=args.allow_unsafe_checkpoint)
     try:
         runner.load(checkpoint, map_location=agent_cfg.device)
     except (CheckpointError, RuntimeError, KeyError, ValueError) as err:
@@ -327,4 +301,4 @@ def _new_video_path(run_dir: str) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run_script(main)

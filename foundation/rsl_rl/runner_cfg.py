@@ -4,6 +4,10 @@ Field names are rsl-rl 5.5.1's own (``num_steps_per_env``, ``obs_groups``, ``act
 ``student``/``teacher`` for distillation, ``distribution_cfg``); Isaac Lab 2.3's ``RslRlOnPolicyRunnerCfg`` targets
 rsl-rl 3.x and cannot be used. Fields that are ours, not rsl-rl's, live in ``EvalCfg`` and are stripped before the
 dict reaches rsl-rl.
+
+Every cfg class has a ``validate()`` (ranges and cross-field rules, one line per problem naming the key, the value
+and what is valid); :func:`validate_run_cfgs` runs them all, plus the rules that involve the env config, before
+anything is built or written.
 """
 
 from __future__ import annotations
@@ -11,7 +15,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from foundation.utils.config import to_dict
+from foundation.utils.config import ConfigError, FieldChecks, to_dict, validate
+
+#: Activation names rsl-rl 5.5.1 knows (``rsl_rl.utils.resolve_nn_activation``).
+ACTIVATIONS = ("elu", "selu", "relu", "crelu", "lrelu", "tanh", "sigmoid", "softplus", "gelu", "swish", "mish",
+               "identity")
+
+
+def check_name(checks: FieldChecks, key: str, allow_empty: bool = False) -> None:
+    """``key`` is one folder name: no path separator, not ``.``/``..``, no control characters."""
+    v = checks.value(key)
+    ok = isinstance(v, str) and (v != "" or allow_empty) and not any(c in v for c in "/\\\0") and v not in (".", "..")
+    checks.require(ok and v.isprintable(), key, "must be a single folder name (no '/', '\\', '..'"
+                   + ("" if allow_empty else ", not empty") + ")")
 
 
 @dataclass
@@ -22,6 +38,12 @@ class DistributionCfg:
     init_std: float = 1.0
     std_type: Literal["scalar", "log"] = "scalar"
     learn_std: bool = True
+
+    def validate(self) -> None:
+        """Raise ``ConfigError`` unless ``init_std > 0``."""
+        c = FieldChecks(self, "distribution config")
+        c.positive("init_std")
+        c.raise_errors()
 
 
 @dataclass
@@ -36,6 +58,18 @@ class ModelCfg:
     rnn_type: Literal["gru", "lstm"] = "gru"
     rnn_hidden_dim: int = 64
     rnn_num_layers: int = 1
+
+    def validate(self) -> None:
+        """Raise ``ConfigError`` on empty or non-positive ``hidden_dims``, an activation rsl-rl does not know, or
+        non-positive RNN sizes."""
+        c = FieldChecks(self, "model config")
+        c.require(len(self.hidden_dims) > 0 and all(d >= 1 for d in self.hidden_dims), "hidden_dims",
+                  "must be a non-empty list of layer sizes >= 1, e.g. [64, 64]")
+        c.one_of("activation", ACTIVATIONS)
+        if self.class_name == "RNNModel":
+            c.at_least("rnn_hidden_dim", 1)
+            c.at_least("rnn_num_layers", 1)
+        c.raise_errors()
 
 
 @dataclass
@@ -55,6 +89,19 @@ class PpoAlgorithmCfg:
     use_clipped_value_loss: bool = True
     schedule: Literal["adaptive", "fixed"] = "adaptive"
     desired_kl: float = 0.01
+
+    def validate(self) -> None:
+        """Raise ``ConfigError`` on out-of-range PPO settings (discounts in [0, 1], positive rates and counts)."""
+        c = FieldChecks(self, "PPO config")
+        for key in ("num_learning_epochs", "num_mini_batches"):
+            c.at_least(key, 1)
+        for key in ("clip_param", "learning_rate", "max_grad_norm", "desired_kl"):
+            c.positive(key)
+        for key in ("gamma", "lam"):
+            c.in_range(key, 0.0, 1.0)
+        for key in ("value_loss_coef", "entropy_coef"):
+            c.at_least(key, 0.0)
+        c.raise_errors()
 
 
 @dataclass
@@ -76,6 +123,15 @@ class EvalCfg:
     final_num_episodes: int = 2048
     distance_weight: float = 1.0
 
+    def validate(self) -> None:
+        """Raise ``ConfigError`` on a negative interval or weight, or fewer than one episode."""
+        c = FieldChecks(self, "evaluation config")
+        c.at_least("interval", 0, " (0: evaluate only at the end)")
+        c.at_least("num_episodes", 1)
+        c.at_least("final_num_episodes", 1)
+        c.at_least("distance_weight", 0.0)
+        c.raise_errors()
+
 
 @dataclass
 class RunnerCfg:
@@ -94,8 +150,13 @@ class RunnerCfg:
         log_project_name: wandb project.
         obs_groups: Map from rsl-rl observation sets to env observation groups.
         torch_threads: ``torch.set_num_threads`` on the CPU (1–2 avoids oversubscription on small CPUs).
+        log_git_diff: Store the git status and diff of the repository in the run folder (``git/*.diff``, never
+            uploaded). Off by default: the diff holds the full text of uncommitted edits.
         eval: Deterministic evaluation settings.
     """
+
+    #: rsl-rl observation sets this runner's algorithm needs in ``obs_groups``.
+    OBS_SETS = ()
 
     runner_class_name: str = "OnPolicyRunner"
     experiment_name: str = "default"
@@ -109,7 +170,28 @@ class RunnerCfg:
     log_project_name: str = "foundation"
     obs_groups: dict[str, list[str]] = field(default_factory=dict)
     torch_threads: int = 1
+    log_git_diff: bool = False
     eval: EvalCfg = field(default_factory=EvalCfg)
+
+    def validate(self) -> None:
+        """Raise ``ConfigError`` on out-of-range counts, unsafe folder names, or incomplete ``obs_groups``."""
+        c = FieldChecks(self, "runner config")
+        for key in ("num_steps_per_env", "max_iterations", "save_interval", "torch_threads"):
+            c.at_least(key, 1)
+        c.require(0 <= self.seed < 2**63, "seed", "must be in [0, 2^63)")
+        check_name(c, "experiment_name")
+        check_name(c, "run_name", allow_empty=True)
+        missing = [s for s in self.OBS_SETS if not self.obs_groups.get(s)]
+        c.require(not missing, "obs_groups", f"needs a non-empty list of env observation groups for each of "
+                  f"{', '.join(self.OBS_SETS)} (missing: {', '.join(missing)})")
+        self._validate_algorithm(c)
+        c.raise_errors()
+
+    def _validate_algorithm(self, checks: FieldChecks) -> None:
+        """Cross-field rules between this runner and its algorithm (subclasses)."""
+
+    def validate_with_env(self, env_cfg, checks: FieldChecks) -> None:
+        """Rules that involve the env config (subclasses), e.g. minibatches that divide the rollout."""
 
 
 @dataclass
@@ -120,6 +202,20 @@ class PpoRunnerCfg(RunnerCfg):
     actor: ModelCfg = field(default_factory=ModelCfg)
     critic: ModelCfg = field(default_factory=lambda: ModelCfg(distribution_cfg=None))
     algorithm: PpoAlgorithmCfg = field(default_factory=PpoAlgorithmCfg)
+
+    OBS_SETS = ("actor", "critic")
+
+    def validate_with_env(self, env_cfg, checks: FieldChecks) -> None:
+        """``algorithm.num_mini_batches`` divides the rollout (``num_envs * num_steps_per_env`` transitions), and
+        does not exceed ``num_envs`` for a recurrent actor (rsl-rl splits its minibatches by env)."""
+        batch = env_cfg.scene.num_envs * self.num_steps_per_env
+        m = self.algorithm.num_mini_batches
+        if m >= 1 and batch >= 1:
+            checks.require(batch % m == 0, "algorithm.num_mini_batches",
+                           f"must divide the rollout of num_envs x num_steps_per_env = {batch} transitions")
+            if self.actor.class_name == "RNNModel":
+                checks.require(m <= env_cfg.scene.num_envs, "algorithm.num_mini_batches",
+                               f"must be <= num_envs ({env_cfg.scene.num_envs}) for a recurrent actor")
 
 
 @dataclass
@@ -146,6 +242,19 @@ class DAggerAlgorithmCfg:
     loss_type: Literal["mse", "huber"] = "mse"
     save_buffer: bool = False
 
+    def validate(self) -> None:
+        """Raise ``ConfigError`` on out-of-range DAgger settings."""
+        c = FieldChecks(self, "DAgger config")
+        c.at_least("phase1_iterations", 0)
+        c.at_least("beta_decay_iterations", 1)
+        c.in_range("beta_decay_rate", 0.0, 1.0, open_low=True, open_high=True)
+        for key in ("max_buffer_size", "num_gradient_steps", "batch_size", "gradient_length"):
+            c.at_least(key, 1)
+        c.at_least("burn_in", 0)
+        c.positive("learning_rate")
+        c.positive("max_grad_norm")
+        c.raise_errors()
+
 
 @dataclass
 class DistillationRunnerCfg(RunnerCfg):
@@ -167,6 +276,19 @@ class DistillationRunnerCfg(RunnerCfg):
     teacher: ModelCfg = field(default_factory=ModelCfg)
     algorithm: DAggerAlgorithmCfg = field(default_factory=DAggerAlgorithmCfg)
 
+    OBS_SETS = ("student", "teacher")
+
+    def _validate_algorithm(self, checks: FieldChecks) -> None:
+        """``algorithm.phase1_iterations <= max_iterations`` (else the student never drives)."""
+        checks.require(self.algorithm.phase1_iterations <= self.max_iterations, "algorithm.phase1_iterations",
+                       f"must be <= max_iterations ({self.max_iterations}), else the student never drives")
+        check_name(checks, "teacher_experiment_name", allow_empty=True)
+
+    def validate_with_env(self, env_cfg, checks: FieldChecks) -> None:
+        """The aggregated buffer holds at least one env step (``num_envs`` transitions)."""
+        checks.require(self.algorithm.max_buffer_size >= env_cfg.scene.num_envs, "algorithm.max_buffer_size",
+                       f"must hold at least one env step: >= num_envs ({env_cfg.scene.num_envs})")
+
 
 def to_rsl_rl_dict(cfg: RunnerCfg) -> dict:
     """The rsl-rl 5.5.1 ``train_cfg`` dict of ``cfg``: our own fields removed, logger in rsl-rl's form.
@@ -175,7 +297,7 @@ def to_rsl_rl_dict(cfg: RunnerCfg) -> dict:
     """
     d = to_dict(cfg)
     for key in ("runner_class_name", "experiment_name", "seed", "device", "max_iterations", "log_project_name",
-                "torch_threads", "eval", "teacher_experiment_name"):
+                "torch_threads", "eval", "teacher_experiment_name", "log_git_diff"):
         d.pop(key, None)
     for model in ("actor", "critic", "student", "teacher"):
         if model in d and d[model]["class_name"] == "MLPModel":
@@ -186,3 +308,21 @@ def to_rsl_rl_dict(cfg: RunnerCfg) -> dict:
     if cfg.logger == "wandb":
         d["logger"] = {"class_name": "WandbLogWriter", "project_name": cfg.log_project_name}
     return d
+
+
+def validate_run_cfgs(env_cfg, agent_cfg: RunnerCfg) -> None:
+    """Validate the env and runner configs as a whole: every node's ``validate()`` and the cross-config rules.
+
+    Raises:
+        ConfigError: listing every problem, one line each (``agent.algorithm.gamma=2.0: must be in [0.0, 1.0]``).
+    """
+    lines: list[str] = []
+    try:
+        validate({"env": env_cfg, "agent": agent_cfg})
+    except ConfigError as err:
+        lines += err.lines
+    checks = FieldChecks(agent_cfg, "runner config")
+    agent_cfg.validate_with_env(env_cfg, checks)
+    lines += [f"agent.{ln}" for ln in checks.lines]
+    if lines:
+        raise ConfigError("invalid config:\n" + "\n".join(f"  - {ln}" for ln in lines), lines)

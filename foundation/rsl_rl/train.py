@@ -2,10 +2,14 @@
 
     python foundation/rsl_rl/train.py --task point_ctrl [--num_envs N] [--max_iterations K] [overrides...]
     python foundation/rsl_rl/train.py --task distillation [--checkpoint <teacher.pt>]
+    python foundation/rsl_rl/train.py --task point_ctrl --resume [--max_iterations K] [overrides...]
     python foundation/rsl_rl/train.py --task point_ctrl --eval_only --checkpoint <model.pt>
 
-Writes ``logs/rsl_rl/<experiment>/<timestamp>[_<run_name>]/`` with ``params/{env,agent}.yaml``, checkpoints
-(``model_<it>.pt``, ``best_model.pt``), TensorBoard events; prints a deterministic evaluation at the end.
+Writes ``<log root>/<experiment>/<timestamp>[_<run_name>]/`` (see ``cli``) with ``params/{env,agent}.yaml``,
+checkpoints (``model_<it>.pt``, ``best_model.pt``), ``run.json`` (written with the first checkpoint: the run is
+complete), TensorBoard events; prints a deterministic evaluation at the end. ``--resume`` continues a run in its own
+folder from its saved configs (command-line overrides on top, each change printed) and full training state, up to
+``max_iterations`` iterations in all.
 """
 
 from __future__ import annotations
@@ -13,33 +17,45 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+import shutil
 import sys
 import time
 
 if __package__ in (None, ""):  # run as a script: make the repository importable without installation
     sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 
+import gymnasium as gym
+
 from foundation.envs import RslRlVecEnvWrapper
 from foundation.rsl_rl import cli
-from foundation.rsl_rl.dagger import DAgger
+from foundation.rsl_rl.checkpoints import RUN_MARKER, CheckpointError, CheckpointWriteError, load_checkpoint
 from foundation.rsl_rl.evaluation import evaluate
-from foundation.rsl_rl.runner import RUNNERS, CheckpointError
+from foundation.rsl_rl.runner import RUNNERS, LoggerStartError
 from foundation.rsl_rl.runner_cfg import to_rsl_rl_dict
 from foundation.tasks import make_env
-from foundation.utils.config import save_yaml
+from foundation.utils.config import save_yaml, to_dict
+
+#: Above this many environments, say that building the scene takes a while (MuJoCo C compiles one model holding
+#: every copy: ~15 s for 4096 quadrotors on the reference CPU, superlinear in the count).
+MANY_ENVS = 4096
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the command line (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     cli.add_common_args(parser)
-    parser.add_argument("--max_iterations", type=int, help="Learning iterations (agent.max_iterations).")
+    parser.add_argument("--max_iterations", type=int, help="Learning iterations of the whole run, a resumed run's "
+                                                           "earlier ones included (agent.max_iterations).")
     parser.add_argument("--logger", choices=["tensorboard", "wandb"], help="Logging backend (agent.logger).")
     parser.add_argument("--log_project_name", help="wandb project (agent.log_project_name).")
     parser.add_argument("--run_name", help="Suffix of the run folder (agent.run_name).")
-    parser.add_argument("--resume", action="store_true", help="Resume from --load_run/--checkpoint of this task.")
+    parser.add_argument("--resume", action="store_true", help="Continue a run (--load_run/--checkpoint; default "
+                                                              "the newest complete run) in its folder.")
     parser.add_argument("--eval_only", action="store_true", help="Only evaluate --checkpoint, then exit.")
-    return parser.parse_intermixed_args(argv)  # overrides may sit between flags
+    args = parser.parse_intermixed_args(argv)  # overrides may sit between flags
+    if args.resume and args.eval_only:
+        parser.error("--resume and --eval_only exclude each other")
+    return args
 
 
 def build_env(task: str, env_cfg, num_envs: int | None = None) -> RslRlVecEnvWrapper:
@@ -51,51 +67,87 @@ def build_env(task: str, env_cfg, num_envs: int | None = None) -> RslRlVecEnvWra
     return RslRlVecEnvWrapper(make_env(task, cfg))
 
 
+def resolve(args: argparse.Namespace):
+    """``(env_cfg, agent_cfg, checkpoint)``: validated configs (a resumed run's saved ones with this command line on
+    top) and the checkpoint to load (resume, evaluation, or a distillation's teacher), checked to be of the right
+    kind and task.
+
+    Raises:
+        UsageError: on any bad input, before anything is built or written.
+    """
+    extra = {"agent.max_iterations": args.max_iterations, "agent.logger": args.logger,
+             "agent.log_project_name": args.log_project_name, "agent.run_name": args.run_name}
+    env_cfg, agent_cfg = cli.resolve_cfgs(args, extra, check=not args.resume)
+    own = cli.expected_checkpoint(agent_cfg.runner_class_name, args.task)
+    checkpoint = None
+    if args.resume:
+        checkpoint = cli.find_checkpoint(agent_cfg.experiment_name, args.load_run, args.checkpoint, prefer_best=False,
+                                         expect={**own, "task": args.task, "role": f"run to resume ({args.task})"},
+                                         allow_unsafe=args.allow_unsafe_checkpoint)
+        print(f"[resume] Continuing {checkpoint}")
+        env_cfg, agent_cfg = cli.resume_cfgs(args, checkpoint, extra)
+    elif args.eval_only:
+        checkpoint = cli.find_checkpoint(agent_cfg.experiment_name, args.load_run, args.checkpoint,
+                                         expect={**own, "role": f"policy of task '{args.task}'"},
+                                         allow_unsafe=args.allow_unsafe_checkpoint)
+    elif agent_cfg.runner_class_name == "DistillationRunner":  # the teacher: --checkpoint, else the newest run
+        try:
+            checkpoint = cli.find_checkpoint(
+                agent_cfg.teacher_experiment_name, args.load_run, args.checkpoint,
+                expect={"kind": "ppo", "env_entry_point": own["env_entry_point"], "role": "teacher"},
+                allow_unsafe=args.allow_unsafe_checkpoint)
+        except cli.UsageError as err:
+            raise cli.UsageError(f"error: no teacher checkpoint: {str(err.code).removeprefix('error: ')}") from None
+        print(f"[info] Teacher: {checkpoint}")
+    return env_cfg, agent_cfg, checkpoint
+
+
 def main(argv: list[str] | None = None) -> dict:
     """Run training (or evaluation); returns ``{"log_dir", "eval", "checkpoint"}`` (the evaluated checkpoint) for
-    scripts and tests."""
+    scripts and tests.
+
+    Raises:
+        cli.UsageError: on a user mistake (message in ``code``; exit status 2 from the command line).
+        SystemExit: with a one-line message when a checkpoint cannot be written or wandb cannot be reached.
+    """
     args = parse_args(argv)
-    env_cfg, agent_cfg = cli.resolve_cfgs(args, {
-        "agent.max_iterations": args.max_iterations, "agent.logger": args.logger,
-        "agent.log_project_name": args.log_project_name, "agent.run_name": args.run_name})
+    env_cfg, agent_cfg, checkpoint = resolve(args)
+    if args.resume:
+        start = int(load_checkpoint(checkpoint, "cpu", args.allow_unsafe_checkpoint, mmap=True)["iter"]) + 1
+        if start >= agent_cfg.max_iterations:
+            raise cli.UsageError(f"error: the run is complete: it trained {start} of agent.max_iterations="
+                                 f"{agent_cfg.max_iterations} iterations; resume with --max_iterations > {start} "
+                                 "to train further.")
+    cli.check_wandb(agent_cfg)
     cli.setup_torch(agent_cfg)
-    if agent_cfg.logger == "wandb" and not os.environ.get("WANDB_API_KEY") and not os.path.exists(
-            os.path.expanduser("~/.netrc")):
-        os.environ.setdefault("WANDB_MODE", "offline")
-        print("[info] No wandb API key configured: wandb runs offline (sync later with `wandb sync`).")
-
-    checkpoint = None
-    if args.eval_only or args.resume:
-        try:
-            checkpoint = cli.find_checkpoint(agent_cfg.experiment_name, args.load_run, args.checkpoint,
-                                             prefer_best=not args.resume)
-        except FileNotFoundError as err:
-            raise SystemExit(f"error: {err}") from None
-
-    if agent_cfg.runner_class_name == "DistillationRunner" and checkpoint is None:
-        try:  # the teacher: --checkpoint, else the newest run of the teacher's experiment
-            checkpoint = cli.find_checkpoint(agent_cfg.teacher_experiment_name, args.load_run, args.checkpoint)
-        except FileNotFoundError as err:
-            raise SystemExit(f"error: no teacher checkpoint: {err}") from None
-        print(f"[info] Teacher: {checkpoint}")
-
     if args.eval_only:
         cli.without_dataset(agent_cfg, env_cfg.scene.num_envs)
+    if env_cfg.scene.num_envs > MANY_ENVS:
+        print(f"[info] Building {env_cfg.scene.num_envs} environments: this can take minutes and much memory on "
+              "the CPU (~15 s for 4096 quadrotors, growing faster than linearly).", flush=True)
     env = build_env(args.task, env_cfg)
-    runner_cls = RUNNERS[agent_cfg.runner_class_name]
-    runner_cls.allow_unsafe_checkpoint = args.allow_unsafe_checkpoint
-    runner = runner_cls(env, to_rsl_rl_dict(agent_cfg), log_dir=None, device=agent_cfg.device)
-    if isinstance(runner.alg, DAgger):
-        runner.alg.restore_buffer = args.resume  # a saved DAgger dataset is reloaded only to go on training
+    cli.check_obs_groups(agent_cfg, list(env.unwrapped.observation_sizes()))
+
+    log_dir = None
+    if args.resume:
+        log_dir = cli.prepare_resume_dir(checkpoint)
+    elif not args.eval_only:  # the run folder is created only once every input has been checked
+        log_dir = cli.new_run_dir(agent_cfg.experiment_name, agent_cfg.run_name)
+    run_info = {"task": args.task, "env_entry_point": gym.spec(args.task).entry_point,
+                "experiment_name": agent_cfg.experiment_name, "env_cfg": to_dict(env_cfg),
+                "agent_cfg": to_dict(agent_cfg)}
+    runner = RUNNERS[agent_cfg.runner_class_name](
+        env, to_rsl_rl_dict(agent_cfg), log_dir=log_dir, device=agent_cfg.device, run_info=run_info,
+        allow_unsafe_checkpoint=args.allow_unsafe_checkpoint, log_git_diff=agent_cfg.log_git_diff)
     if checkpoint:
         print(f"[info] Loading checkpoint {checkpoint}")
         try:
-            runner.load(checkpoint, map_location=agent_cfg.device)
-        except (CheckpointError, RuntimeError, ValueError) as err:
-            raise SystemExit(f"error: {err}") from None
-    log_dir = None
-    if not args.eval_only:  # the run folder is created only once every input has been checked
-        log_dir = runner.logger.log_dir = cli.new_run_dir(agent_cfg.experiment_name, agent_cfg.run_name)
+            runner.load(checkpoint, map_location=agent_cfg.device, resume=args.resume)
+        except (CheckpointError, RuntimeError, ValueError, KeyError) as err:
+            if log_dir is not None and not args.resume and not os.path.exists(os.path.join(log_dir, RUN_MARKER)):
+                shutil.rmtree(log_dir, ignore_errors=True)  # the empty folder this run has just created
+            raise cli.UsageError(f"error: cannot load '{checkpoint}': {err}") from None
+    if log_dir is not None:
         save_yaml(env_cfg, os.path.join(log_dir, "params", "env.yaml"))
         save_yaml(agent_cfg, os.path.join(log_dir, "params", "agent.yaml"))
         print(f"[info] Logging to {log_dir}")
@@ -107,7 +159,15 @@ def main(argv: list[str] | None = None) -> dict:
             runner.attach_evaluation(build_env(args.task, env_cfg, ev.num_episodes), ev.interval,
                                      seed=agent_cfg.seed + 1, distance_weight=ev.distance_weight)
         start = time.time()
-        runner.learn(agent_cfg.max_iterations, init_at_random_ep_len=True)
+        try:
+            runner.learn(agent_cfg.max_iterations - runner.current_learning_iteration, init_at_random_ep_len=True)
+        except CheckpointWriteError as err:
+            raise SystemExit(f"error: {err}") from None
+        except LoggerStartError as err:
+            if not args.resume:
+                shutil.rmtree(log_dir, ignore_errors=True)  # nothing was trained in it yet
+            raise SystemExit(f"error: {err}. Set WANDB_MODE=offline to log offline and `wandb sync` later, or "
+                             "use --logger tensorboard.") from None
         print(f"[info] Training took {time.time() - start:.1f} s")
         best = os.path.join(log_dir, "best_model.pt")
         if os.path.exists(best):
@@ -124,4 +184,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run_script(main)

@@ -11,6 +11,8 @@ from typing import Literal
 
 import mujoco
 
+from foundation.utils.config import FieldChecks
+
 _ENUMS = {
     "integrator": {"euler": mujoco.mjtIntegrator.mjINT_EULER, "rk4": mujoco.mjtIntegrator.mjINT_RK4,
                    "implicit": mujoco.mjtIntegrator.mjINT_IMPLICIT,
@@ -58,20 +60,18 @@ class MujocoCfg:
     ccd_tolerance: float | None = None
     gravity: tuple[float, float, float] | None = None
 
-    def validate(self) -> list[str]:
-        """Messages naming each field outside MuJoCo's valid range (empty if all are valid)."""
-        errors = []
+    def validate(self) -> None:
+        """Raise ``ConfigError`` (a ``ValueError``) naming each field outside MuJoCo's valid range."""
+        c = FieldChecks(self, "MuJoCo options")
         minimum = {"impratio": 1.0, "iterations": 1, "ls_iterations": 1, "ccd_iterations": 1, "tolerance": 0.0,
                    "ls_tolerance": 0.0, "noslip_iterations": 0, "noslip_tolerance": 0.0, "ccd_tolerance": 0.0}
         for name, low in minimum.items():
-            value = getattr(self, name)
-            if value is not None and value < low:
-                errors.append(f"sim.mujoco.{name} must be >= {low}, got {value}")
+            if getattr(self, name) is not None:
+                c.at_least(name, low)
         for name, valid in _ENUMS.items():
-            value = getattr(self, name)
-            if value is not None and value not in valid:
-                errors.append(f"sim.mujoco.{name} must be one of {', '.join(valid)}, got {value!r}")
-        return errors
+            if getattr(self, name) is not None:
+                c.one_of(name, valid)
+        c.raise_errors()
 
     def apply_to(self, spec: mujoco.MjSpec) -> None:
         """Write every field that is not ``None`` into ``spec.option`` (before ``spec.compile()``).
@@ -79,8 +79,7 @@ class MujocoCfg:
         Raises:
             ValueError: if a field is out of range (see ``validate``).
         """
-        if errors := self.validate():
-            raise ValueError("Invalid MuJoCo options: " + "; ".join(errors) + ".")
+        self.validate()
         for f in fields(self):
             value = getattr(self, f.name)
             if value is None:

@@ -1,9 +1,11 @@
-"""Command-line overrides, dict conversion and YAML dumping for dataclass configs.
+"""Command-line overrides, validation, dict conversion and YAML dumping for dataclass configs.
 
 Env and agent configs are nested ``@dataclass`` trees. :func:`apply_overrides` applies
 Hydra-syntax overrides (``env.scene.num_envs=256``) to them with type checking,
-:func:`to_dict` turns a config into plain nested containers and :func:`save_yaml`
-writes that atomically as YAML.
+:func:`merge_dict` applies a saved config (``params/*.yaml``) the same way, :func:`diff`
+lists what differs between two configs, :func:`validate` calls every node's ``validate()``
+(range and cross-field rules, written with :class:`FieldChecks`), :func:`to_dict` turns a
+config into plain nested containers and :func:`save_yaml` writes that atomically as YAML.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import math
 import os
 import types
 import typing
@@ -22,11 +25,113 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import OverrideType
 from hydra.errors import HydraException
 
-__all__ = ["ConfigError", "apply_overrides", "to_dict", "save_yaml"]
+__all__ = ["ConfigError", "FieldChecks", "apply_overrides", "merge_dict", "diff", "validate", "to_dict",
+           "save_yaml"]
 
 
 class ConfigError(ValueError):
-    """A config override or the config built from it is invalid."""
+    """A config override or the config built from it is invalid.
+
+    Attributes:
+        lines: One line per problem (``key=value: what is valid``), keys relative to the config that raised it
+            until :func:`validate` prefixes them with their full dotted path.
+    """
+
+    def __init__(self, message: str, lines: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.lines = list(lines)
+
+
+class FieldChecks:
+    """Collects range and cross-field errors of one config node, for its ``validate()``.
+
+    Every check names a field by its dotted path below the node (``"scene.num_envs"``) and adds one line
+    ``<key>=<value>: <what is valid>`` when it fails; non-finite numbers fail every numeric check. ``raise_errors``
+    raises them all at once as a :class:`ConfigError`.
+    """
+
+    def __init__(self, cfg: Any, title: str) -> None:
+        self.cfg, self.title, self.lines = cfg, title, []
+
+    def value(self, key: str) -> Any:
+        obj = self.cfg
+        for name in key.split("."):
+            obj = getattr(obj, name)
+        return obj
+
+    def require(self, ok: bool, key: str, valid: str) -> bool:
+        """Add ``key=<its value>: valid`` unless ``ok``; returns ``ok``."""
+        if not ok:
+            self.lines.append(f"{key}={self.value(key)!r}: {valid}")
+        return ok
+
+    def _number(self, key: str) -> float | None:
+        v = self.value(key)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            self.lines.append(f"{key}={v!r}: must be a finite number")
+            return None
+        return v
+
+    def at_least(self, key: str, low: float, why: str = "") -> None:
+        """``value >= low``."""
+        v = self._number(key)
+        if v is not None:
+            self.require(v >= low, key, f"must be >= {low}{why}")
+
+    def positive(self, key: str, why: str = "") -> None:
+        """``value > 0``."""
+        v = self._number(key)
+        if v is not None:
+            self.require(v > 0, key, f"must be > 0{why}")
+
+    def in_range(self, key: str, low: float, high: float, open_low: bool = False, open_high: bool = False) -> None:
+        """``low <= value <= high`` (strict at an open end)."""
+        v = self._number(key)
+        if v is None:
+            return
+        ok = (v > low if open_low else v >= low) and (v < high if open_high else v <= high)
+        self.require(ok, key, f"must be in {'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}")
+
+    def one_of(self, key: str, valid: Sequence[Any]) -> None:
+        """``value in valid``."""
+        self.require(self.value(key) in valid, key, f"must be one of {', '.join(map(repr, valid))}")
+
+    def raise_errors(self) -> None:
+        """Raise a :class:`ConfigError` listing every failed check (no-op when all passed)."""
+        if self.lines:
+            raise ConfigError(f"Invalid {self.title}: " + "; ".join(self.lines) + ".", self.lines)
+
+
+def validate(cfgs: dict[str, Any]) -> None:
+    """Call ``validate()`` of every dataclass node (that has one) in each root config, parents first.
+
+    Args:
+        cfgs: Maps a root name (``"env"``, ``"agent"``) to a dataclass instance.
+
+    Raises:
+        ConfigError: listing every problem of every node, one line each, keys with their full dotted path
+            (``agent.algorithm.gamma=2.0: must be in [0.0, 1.0]``).
+    """
+    lines: list[str] = []
+    for root, cfg in cfgs.items():
+        lines += _validate_node(cfg, root)
+    if lines:
+        raise ConfigError("invalid config:\n" + "\n".join(f"  - {ln}" for ln in lines), lines)
+
+
+def _validate_node(obj: Any, path: str) -> list[str]:
+    lines = []
+    check = getattr(obj, "validate", None)
+    if callable(check):
+        try:
+            check()
+        except ConfigError as err:
+            lines += [f"{path}.{ln}" for ln in err.lines] or [f"{path}: {err}"]
+    for name in _field_names(obj):
+        child = getattr(obj, name)
+        if dataclasses.is_dataclass(child) and not isinstance(child, type):
+            lines += _validate_node(child, f"{path}.{name}")
+    return lines
 
 
 class _Mismatch(Exception):
@@ -94,6 +199,54 @@ def apply_overrides(cfgs: dict[str, Any], overrides: Sequence[str]) -> dict[str,
     for root, cfg in cfgs.items():
         out[root] = _rebuild(copy.deepcopy(cfg), changes.get(root, {}), root)
     return out
+
+
+def merge_dict(cfg: Any, data: Mapping, root: str) -> Any:
+    """A copy of the dataclass ``cfg`` with the values of ``data`` (nested dicts, e.g. a saved ``params/*.yaml``).
+
+    Values are checked against the field annotations as :func:`apply_overrides` checks them (lists become tuples
+    where the field is a tuple); fields missing from ``data`` keep their value in ``cfg``.
+
+    Raises:
+        ConfigError: naming every unknown key and every value of the wrong type (keys prefixed with ``root``).
+    """
+    errors: list[str] = []
+    changes = _dict_changes(cfg, data, root, errors)
+    if errors:
+        raise ConfigError(f"invalid saved config {root}:\n" + "\n".join(f"  - {e}" for e in errors), errors)
+    return _rebuild(copy.deepcopy(cfg), changes, root)
+
+
+def _dict_changes(obj: Any, data: Mapping, path: str, errors: list[str]) -> dict:
+    changes: dict = {}
+    hints = typing.get_type_hints(type(obj))
+    names = _field_names(obj)
+    for name, value in data.items():
+        key = f"{path}.{name}"
+        if name not in names:
+            errors.append(f"{key}: unknown key; valid keys under {path}: {', '.join(names)}")
+            continue
+        child = getattr(obj, name)
+        if dataclasses.is_dataclass(child) and isinstance(value, Mapping):
+            changes[name] = _dict_changes(child, value, key, errors)
+            continue
+        try:
+            changes[name] = _Leaf(_convert(value, hints[name]))
+        except _Mismatch:
+            errors.append(f"{key}: expected {_type_name(hints[name])}, got {value!r}")
+    return changes
+
+
+def diff(old: Any, new: Any, path: str) -> list[str]:
+    """``"<key>: <old> -> <new>"`` for every leaf field that differs between two configs of the same type."""
+    lines = []
+    for name in _field_names(new):
+        a, b = getattr(old, name, None), getattr(new, name)
+        if dataclasses.is_dataclass(b) and dataclasses.is_dataclass(a):
+            lines += diff(a, b, f"{path}.{name}")
+        elif _plain(a) != _plain(b):
+            lines.append(f"{path}.{name}: {_plain(a)!r} -> {_plain(b)!r}")
+    return lines
 
 
 def _resolve(cfgs: dict[str, Any], key: str, value: Any, raw: str) -> tuple[list[str], Any]:

@@ -100,5 +100,5 @@ def test_the_cfg_chooses_the_backend_and_its_solver_options():
     assert opt.cone == mujoco.mjtCone.mjCONE_ELLIPTIC and opt.impratio == 10.0 and opt.iterations == 20
     assert opt.timestep == pytest.approx(0.002)
     cfg.sim.mujoco = MujocoCfg(iterations=0)
-    with pytest.raises(ValueError, match="sim.mujoco.iterations must be >= 1"):
+    with pytest.raises(ValueError, match="env.sim.mujoco.iterations=0: must be >= 1"):
         ArmEnv(cfg, constant=True)

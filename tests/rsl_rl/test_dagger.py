@@ -173,8 +173,7 @@ def test_checkpoint_round_trip_restores_the_dagger_state(teacher_checkpoint, tmp
 
     restored = dagger_runner(save_buffer=save_buffer, phase1_iterations=1, beta_schedule="exponential",
                              beta_decay_rate=0.5)
-    restored.alg.restore_buffer = True  # what train.py --resume sets
-    restored.load(str(path))
+    restored.load(str(path), resume=True)  # what train.py --resume does
     a, b = runner.alg, restored.alg
     assert (b.iteration, b.phase, b.beta) == (2, 2, pytest.approx(0.25))
     # The runner goes on with the iteration after the saved one, the one DAgger's schedule is at.
@@ -208,6 +207,7 @@ def test_a_saved_buffer_is_only_restored_when_resuming(teacher_checkpoint, tmp_p
 def test_best_model_leaves_the_dataset_out_while_periodic_checkpoints_keep_it(teacher_checkpoint, log_dir):
     out = main(["--task", "distillation", "--num_envs", str(NUM_ENVS), "--max_iterations", "2", *TINY_RUN,
                 "--checkpoint", str(teacher_checkpoint), "agent.eval.interval=1", "agent.save_interval=1",
+                "agent.algorithm.phase1_iterations=1",
                 f"agent.algorithm.max_buffer_size={NUM_ENVS * 64}", "agent.algorithm.save_buffer=true"])
     run = pathlib.Path(out["log_dir"])
     assert "buffer" in torch.load(run / "model_1.pt", weights_only=True)
@@ -217,7 +217,7 @@ def test_best_model_leaves_the_dataset_out_while_periodic_checkpoints_keep_it(te
 # --------------------------------------------------------------------------------------- teacher-loading errors
 def distillation_main(*args: str) -> dict:
     return main(["--task", "distillation", "--num_envs", str(NUM_ENVS), "--max_iterations", "1", *TINY_RUN,
-                 f"agent.algorithm.max_buffer_size={NUM_ENVS * 64}", *args])
+                 "agent.algorithm.phase1_iterations=1", f"agent.algorithm.max_buffer_size={NUM_ENVS * 64}", *args])
 
 
 def test_a_missing_teacher_file_is_reported(log_dir):

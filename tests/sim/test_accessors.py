@@ -193,5 +193,5 @@ def test_mujoco_cfg_writes_only_the_fields_it_sets():
 
 
 def test_mujoco_cfg_rejects_values_out_of_range_naming_them():
-    with pytest.raises(ValueError, match=r"sim.mujoco.impratio must be >= 1.0.*sim.mujoco.cone must be one of"):
+    with pytest.raises(ValueError, match=r"impratio=0.5: must be >= 1.0.*cone='round': must be one of"):
         MujocoCfg(impratio=0.5, cone="round").apply_to(arm_spec())

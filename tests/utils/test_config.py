@@ -9,7 +9,8 @@ from typing import Literal
 import pytest
 import yaml
 
-from foundation.utils.config import ConfigError, apply_overrides, save_yaml, to_dict
+from foundation.utils.config import (ConfigError, FieldChecks, apply_overrides, diff, merge_dict, save_yaml, to_dict,
+                                     validate)
 
 
 @dataclass
@@ -208,3 +209,44 @@ def test_save_yaml_writes_readable_yaml_atomically(tmp_path):
     save_yaml(AgentCfg(learning_rate=5e-4), str(path))  # overwrite an existing file
     assert yaml.safe_load(path.read_text())["learning_rate"] == 5e-4
     assert os.listdir(path.parent) == ["env.yaml"]
+
+
+# ------------------------------------------------------------------------------- saved configs, diffs, validation
+def test_merge_dict_applies_a_saved_config_with_type_checks():
+    saved = {"scene": {"num_envs": 64}, "goal": {"z_range": [0.2, 0.4]}, "obs_groups": {"policy": ["pos"]}}
+    merged = merge_dict(EnvCfg(), saved, "env")
+    assert merged.scene.num_envs == 64 and merged.scene.env_spacing == 2.0  # missing keys keep their values
+    assert merged.goal.z_range == (0.2, 0.4) and merged.obs_groups == {"policy": ["pos"]}
+    with pytest.raises(ConfigError) as info:
+        merge_dict(EnvCfg(), {"scene": {"num_envs": "many", "color": 1}}, "env")
+    assert "env.scene.num_envs: expected int" in str(info.value) and "env.scene.color: unknown key" in str(info.value)
+
+
+def test_diff_lists_every_changed_leaf():
+    new = apply_overrides(cfgs(), ["env.scene.num_envs=32", "agent.actor.hidden_dims=[8]"])
+    lines = diff(cfgs()["env"], new["env"], "env") + diff(cfgs()["agent"], new["agent"], "agent")
+    assert lines == ["env.scene.num_envs: 16 -> 32", "agent.actor.hidden_dims: [256, 256] -> [8]"]
+
+
+@dataclass
+class CheckedCfg:
+    rate: float = 0.1
+    count: int = 2
+    limit: int = 5
+    inner: SceneCfg = field(default_factory=SceneCfg)
+
+    def validate(self):
+        c = FieldChecks(self, "checked config")
+        c.positive("rate")
+        c.in_range("count", 0, 3)
+        c.require(self.count <= self.limit, "count", f"must be <= limit ({self.limit})")
+        c.at_least("inner.num_envs", 1)
+        c.raise_errors()
+
+
+def test_validate_lists_every_problem_with_its_full_key_value_and_valid_range():
+    validate({"cfg": CheckedCfg()})  # valid: no error
+    with pytest.raises(ConfigError) as info:
+        validate({"cfg": CheckedCfg(rate=float("nan"), count=9, limit=4, inner=SceneCfg(num_envs=0))})
+    assert info.value.lines == ["cfg.rate=nan: must be a finite number", "cfg.count=9: must be in [0, 3]",
+                                "cfg.count=9: must be <= limit (4)", "cfg.inner.num_envs=0: must be >= 1"]

@@ -146,6 +146,10 @@ class PointCtrlEnvCfg(DirectRLEnvCfg):
     Attributes:
         robot, init, goal, noise, rewards: See their classes.
         min_height_m, max_height_m: The episode terminates (crash) outside this height band.
+        max_abs_qpos, max_abs_qvel: Runaway bounds (see ``DirectRLEnvCfg``): 1000 m from the env origin, 1000 m/s
+            or rad/s. Only a numerical blow-up reaches them: random actions reach 250 rad/s within an episode, a
+            constant full yaw command spins the body up until the integration diverges (|qvel| ~ 1e140 after ~10 s
+            at dt 0.01 s), and a real Crazyflie's gyro saturates at 2000 deg/s = 35 rad/s.
     """
 
     sim: SimCfg = field(default_factory=lambda: SimCfg(dt=1.0 / 100.0))
@@ -161,6 +165,8 @@ class PointCtrlEnvCfg(DirectRLEnvCfg):
     rewards: RewardCfg = field(default_factory=RewardCfg)
     min_height_m: float = 0.1
     max_height_m: float = 2.0
+    max_abs_qpos: float | None = 1000.0
+    max_abs_qvel: float | None = 1000.0
 
 
 class PointCtrlEnv(DirectRLEnv):
