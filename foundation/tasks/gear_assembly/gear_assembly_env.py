@@ -50,6 +50,7 @@ from foundation.tasks.gear_assembly.rewards import (axial_radial_error, keypoint
                                                     squashing_fn)
 from foundation.tasks.gear_assembly.scene_cfg import GearSceneCfg
 from foundation.tasks.gear_assembly.success import GearSuccessCfg, gear_seated
+from foundation.utils.config import FieldChecks
 from foundation.utils.math import matrix_from_quat, quat_apply, quat_from_angle_axis, quat_from_matrix, quat_mul
 
 
@@ -81,6 +82,17 @@ class ActionCfg:
     ee_bounds_lo_m: tuple[float, float, float] = (0.30, -0.25, 0.02)
     ee_bounds_hi_m: tuple[float, float, float] = (0.70, 0.25, 0.30)
 
+    def validate(self) -> None:
+        """Raise ``ConfigError`` naming every field out of range."""
+        c = FieldChecks(self, "action config")
+        c.require(all(v > 0 for v in self.pos_scale_m), "pos_scale_m", "must be > 0 on every axis")
+        c.at_least("yaw_scale_rad", 0.0, " rad")
+        c.positive("yaw_limit_rad", " rad")
+        c.positive("ik_damping")
+        c.require(all(lo < hi for lo, hi in zip(self.ee_bounds_lo_m, self.ee_bounds_hi_m)), "ee_bounds_lo_m",
+                  "must be below ee_bounds_hi_m on every axis")
+        c.raise_errors()
+
 
 @dataclass
 class ObsNoiseCfg:
@@ -97,6 +109,13 @@ class ObsNoiseCfg:
     wrist_force_n: float = 0.2
     wrist_torque_nm: float = 0.01
     shaft_estimate_error_m: float = 0.005
+
+    def validate(self) -> None:
+        """Raise ``ConfigError`` naming every field out of range."""
+        c = FieldChecks(self, "observation noise config")
+        for key in ("wrist_force_n", "wrist_torque_nm", "shaft_estimate_error_m"):
+            c.at_least(key, 0.0)
+        c.raise_errors()
 
 
 @dataclass
@@ -126,6 +145,16 @@ class RewardCfg:
     action_rate: float = -0.1
     drop: float = -10.0
 
+    def validate(self) -> None:
+        """Raise ``ConfigError`` naming every field out of range (the squashing needs a > 0, b > -2)."""
+        c = FieldChecks(self, "reward config")
+        c.at_least("num_keypoints", 2)
+        c.positive("keypoint_scale_m", " m")
+        for key in ("kp_baseline_coef", "kp_coarse_coef", "kp_fine_coef"):
+            a, b = getattr(self, key)
+            c.require(a > 0 and b > -2, key, "must be (a, b) with a > 0 and b > -2")
+        c.raise_errors()
+
 
 @dataclass
 class TerminationCfg:
@@ -139,6 +168,12 @@ class TerminationCfg:
     """
 
     drop_distance_m: float = 0.03
+
+    def validate(self) -> None:
+        """Raise ``ConfigError`` naming every field out of range."""
+        c = FieldChecks(self, "termination config")
+        c.positive("drop_distance_m", " m")
+        c.raise_errors()
 
 
 @dataclass
@@ -165,6 +200,9 @@ class GearAssemblyEnvCfg(DirectRLEnvCfg):
             reset.
         settle_tolerance_m: A bank state whose gear ends farther than this from the TCP after settling is drawn again,
             m (a safeguard: the grasp recipe settles the gear within ~0.1 mm).
+        max_abs_qpos, max_abs_qvel: Runaway bounds (``DirectRLEnvCfg``): 1000 m (env origins included) or rad, 1000
+            m/s or rad/s. Only a numerical blow-up reaches them: the Panda's joints move at most ~2.6 rad/s, a falling
+            gear at a few m/s.
     """
 
     sim: SimCfg = field(default_factory=lambda: SimCfg(dt=1.0 / 360.0, backend="mujoco_batch"))
@@ -183,29 +221,20 @@ class GearAssemblyEnvCfg(DirectRLEnvCfg):
     wrist_torque_sensor: str = "wrist_torque"
     start_bank_size: int = 256
     settle_tolerance_m: float = 0.002
+    max_abs_qpos: float | None = 1000.0
+    max_abs_qvel: float | None = 1000.0
 
     def validate(self) -> None:
-        """Raise ``ValueError`` naming every gear-assembly field out of range, then check the base fields."""
-        ac, errors = self.action, []
-        expected = (group_size(POLICY_OBS_ORDER), 4)
-        if (self.observation_space, self.action_space) != expected:
-            errors.append(f"observation_space and action_space must be {expected} (the 'policy' group and the 4-D "
-                          f"action), got ({self.observation_space}, {self.action_space})")
-        checks = [("action.pos_scale_m", min(ac.pos_scale_m) > 0, "> 0"),
-                  ("action.yaw_scale_rad", ac.yaw_scale_rad >= 0, ">= 0"),
-                  ("action.ik_damping", ac.ik_damping > 0, "> 0"),
-                  ("action.ee_bounds_lo_m", all(lo < hi for lo, hi in zip(ac.ee_bounds_lo_m, ac.ee_bounds_hi_m)),
-                   "< ee_bounds_hi_m per axis"),
-                  ("noise.wrist_force_n", self.noise.wrist_force_n >= 0, ">= 0"),
-                  ("noise.wrist_torque_nm", self.noise.wrist_torque_nm >= 0, ">= 0"),
-                  ("noise.shaft_estimate_error_m", self.noise.shaft_estimate_error_m >= 0, ">= 0"),
-                  ("terminations.drop_distance_m", self.terminations.drop_distance_m > 0, "> 0"),
-                  ("start_bank_size", self.start_bank_size >= 1, ">= 1"),
-                  ("settle_tolerance_m", self.settle_tolerance_m > 0, "> 0")]
-        errors += [f"{name} must be {rule}" for name, ok, rule in checks if not ok]
-        if errors:
-            raise ValueError("Invalid gear-assembly config: " + "; ".join(errors) + ".")
+        """Raise ``ConfigError`` naming every field out of range (the base fields first; the nested configs check
+        their own)."""
         super().validate()
+        c = FieldChecks(self, "gear-assembly config")
+        c.require(self.observation_space == group_size(POLICY_OBS_ORDER), "observation_space",
+                  f"must be {group_size(POLICY_OBS_ORDER)} (the 'policy' group, POLICY_OBS_ORDER)")
+        c.require(self.action_space == 4, "action_space", "must be 4 (TCP Δx, Δy, Δz, Δyaw)")
+        c.at_least("start_bank_size", 1)
+        c.positive("settle_tolerance_m", " m")
+        c.raise_errors()
 
 
 def _yaw_quat(yaw: torch.Tensor) -> torch.Tensor:
