@@ -270,6 +270,7 @@ def test_two_iteration_teacher_and_distillation_runs(log_dir):
 
     teacher = main(["--task", "gear_assembly", *TINY])
     assert teacher["eval"].num_episodes == 4
-    student = main(["--task", "gear_assembly_distillation", "--checkpoint", teacher["checkpoint"], *TINY])
+    student = main(["--task", "gear_assembly_distillation", "--checkpoint", teacher["checkpoint"], *TINY,
+                    "agent.algorithm.phase1_iterations=1"])  # one teacher-driven iteration, one student-driven
     assert student["eval"].num_episodes == 4
     assert 0.0 <= student["eval"].success_rate <= 1.0
