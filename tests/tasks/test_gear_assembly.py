@@ -259,6 +259,34 @@ def test_the_gear_stays_held_through_three_seconds_of_zero_actions(env):
     assert (gear_in_tcp() - start).norm(dim=1).max() < 0.0015  # slip in the fingers below 1.5 mm
 
 
+def test_the_scripted_insertion_through_the_env_seats_on_the_exact_axis_and_not_from_3_mm_off():
+    """The scene's scripted controller driving the env's actions (same IK, action scale, servos, contact): it seats
+    every gear when aimed at the exact shaft, none when aimed 3 mm off the axis (contact is real), and the gear-shaft
+    penetration stays below 0.5 mm."""
+    from foundation.envs import RslRlVecEnvWrapper
+    from foundation.rsl_rl.evaluation import evaluate
+    from foundation.tasks.gear_assembly.scripted_policy import ScriptedPolicy
+
+    env = gear_env(noise__shaft_estimate_error_m=0.0)
+    gear_geoms, base_geoms = (env.sim.body_geom_ids(env.cfg.gear_scene.gear_body),
+                              env.sim.body_geom_ids(env.cfg.gear_scene.base_body))
+
+    class DeepestPenetration(ScriptedPolicy):
+        """The scripted policy, also keeping the deepest gear-base penetration seen before each action."""
+
+        deepest = 0.0
+
+        def forward(self, obs):
+            self.deepest = max(self.deepest, env.sim.max_penetration(gear_geoms, base_geoms).max().item())
+            return super().forward(obs)
+
+    for off_axis_m, seated in ((0.0, True), (0.003, False)):
+        policy = DeepestPenetration(env, aim_off_axis_m=off_axis_m)
+        result = evaluate(policy, RslRlVecEnvWrapper(env), seed=1)
+        assert result.success_rate == (1.0 if seated else 0.0) and result.crash_rate == 0.0
+        assert policy.deepest < 0.0005
+
+
 # ------------------------------------------------------------------------------------------------- train.py
 TINY = ["--num_envs", "4", "--max_iterations", "2", "--seed", "1", "env.episode_length_s=0.5",
         "env.start_bank_size=8", "agent.num_steps_per_env=8", "agent.eval.interval=1", "agent.eval.num_episodes=4",

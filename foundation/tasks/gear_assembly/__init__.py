@@ -4,8 +4,9 @@ student) task ids.
 The physics scene is ``foundation/assets/gear_assembly/scene.xml`` (written by ``scripts/build_gear_assets.py``; its
 measurements are in ``docs/gear_physics.md``); the env is ``gear_assembly_env.py``, its observation layout
 ``observations.py``, its reward terms ``rewards.py``; the scene's names and start ranges are in ``scene_cfg.py``, the
-success predicate in ``success.py``, the scripted insertion controller in ``scripted.py`` and the raw-MuJoCo harness of
-the physics tests (whose grasp recipe builds the env's starts) in ``harness.py``.
+success predicate in ``success.py``, the scripted insertion controller in ``scripted.py`` (driving the env through
+``scripted_policy.py``) and the raw-MuJoCo harness of the physics tests (whose grasp recipe builds the env's starts) in
+``harness.py``.
 """
 
 import gymnasium as gym
