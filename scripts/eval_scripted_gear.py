@@ -7,8 +7,8 @@ deepest gear-base penetration.
 The scripted controller (``foundation.tasks.gear_assembly.scripted``: move above the shaft, descend along its axis)
 is driven as a policy of the ``gear_assembly`` env (``scripted_policy.ScriptedPolicy``): each step its TCP target
 becomes the action ``(target - tcp) / action.pos_scale_m`` (yaw 0), so it goes through the same IK, servos and contact
-as a learned policy; its largest approach step is the x, y action scale. It aims at the shaft tip the env reports plus the episode's
-shaft-estimate error (the env's per-reset draw, each axis ~ U(±estimate_error_mm); 0 is the exact shaft pose), plus,
+as a learned policy; its largest approach step is the x, y action scale. It aims at the shaft tip the env reports plus
+the episode's shaft-estimate error (the env's per-reset draw, each axis ~ U(±estimate_error_mm); 0 is the exact shaft pose), plus,
 with ``--aim_off_axis_mm``, a fixed horizontal offset in a random direction per episode. ``--max_push_mm`` is how far
 ahead of the TCP its target may be along the shaft while descending: the push on a blocked gear (a learned policy
 may push with up to the z action scale). One episode per environment, evaluated by
