@@ -2,18 +2,17 @@
 deepest gear-base penetration.
 
     python scripts/eval_scripted_gear.py [--num_envs 256] [--estimate_error_mm 5] [--seed 1] [overrides...]
-    python scripts/eval_scripted_gear.py --aim_off_axis_mm 3 --max_push_mm 5     # is the contact honest?
+    python scripts/eval_scripted_gear.py --aim_off_axis_mm 3 --max_push_mm 2.5   # is the contact honest?
 
 The scripted controller (``foundation.tasks.gear_assembly.scripted``: move above the shaft, descend along its axis)
 is driven as a policy of the ``gear_assembly`` env (``scripted_policy.ScriptedPolicy``): each step its TCP target
 becomes the action ``(target - tcp) / action.pos_scale_m`` (yaw 0), so it goes through the same IK, servos and contact
-as a learned policy; its largest approach step is the x, y action scale. It aims at the shaft tip the env reports plus
-the episode's shaft-estimate error (the env's per-reset draw, each axis ~ U(±estimate_error_mm); 0 is the exact shaft pose), plus,
-with ``--aim_off_axis_mm``, a fixed horizontal offset in a random direction per episode. ``--max_push_mm`` is how far
-ahead of the TCP its target may be along the shaft while descending: the push on a blocked gear (a learned policy
-may push with up to the z action scale). One episode per environment, evaluated by
-``foundation.rsl_rl.evaluation.evaluate`` as the learned policies are; the printed line is the README's baseline row.
-"""
+as a learned policy; its largest approach step is the x, y action scale. It aims at the shaft tip the env reports
+plus the episode's shaft-estimate error (the env's per-reset draw, each axis ~ U(±estimate_error_mm); 0 is the exact
+shaft pose), plus, with ``--aim_off_axis_mm``, a fixed horizontal offset in a random direction per episode.
+``--max_push_mm`` is how far ahead of the TCP its target may be along the shaft while descending: the push on a
+blocked gear (a learned policy may push with up to the z action scale). One episode per environment, evaluated by
+``foundation.rsl_rl.evaluation.evaluate`` as the learned policies are; the printed line is the README's baseline row."""
 
 from __future__ import annotations
 
