@@ -1,8 +1,9 @@
 """Gear-assembly task: reward and observation pieces against hand-computed values, the env's observation groups,
-reward and success on hand-placed configurations, the per-reset shaft-estimate error, the IK action, a held gear,
-and 2-iteration teacher and distillation runs through train.py.
+reward and success on hand-placed configurations, config errors, the two CPU backends' agreement, the per-reset
+shaft-estimate error, the IK action, a held gear, the scripted insertion through the env, and 2-iteration teacher and
+distillation runs through train.py.
 
-Envs are tiny (4 envs, a start bank of 8 settled grasps); the env fixture is shared by the tests of one module.
+Envs are tiny (4 envs, a start bank of 8 settled grasps); the env fixture is shared by the tests of this module.
 """
 
 from __future__ import annotations
@@ -18,23 +19,16 @@ from foundation.tasks.gear_assembly.observations import (GEAR_POSE_TERMS, OBS_DI
                                                          sample_estimate_error)
 from foundation.tasks.gear_assembly.rewards import (axial_radial_error, keypoint_distance, keypoint_offsets,
                                                     squashing_fn)
+from tests.conftest import set_cfg
 
 NUM_ENVS = 4
 IDENTITY = torch.tensor([[1.0, 0.0, 0.0, 0.0]])
 
 
 def gear_env(backend: str = "mujoco_batch", seed: int = 0, **values):
+    """A ``gear_assembly`` env of NUM_ENVS envs and a start bank of 8, nested fields ``a__b=value`` set."""
     env_cfg, _ = load_task_cfgs("gear_assembly")
-    env_cfg.scene.num_envs = NUM_ENVS
-    env_cfg.seed = seed
-    env_cfg.start_bank_size = 8
-    env_cfg.sim.backend = backend
-    for key, value in values.items():
-        node = env_cfg
-        *path, leaf = key.split("__")
-        for name in path:
-            node = getattr(node, name)
-        setattr(node, leaf, value)
+    set_cfg(env_cfg, scene__num_envs=NUM_ENVS, seed=seed, start_bank_size=8, sim__backend=backend, **values)
     return make_env("gear_assembly", env_cfg)
 
 
