@@ -1,7 +1,7 @@
 """Robustness of a point-control teacher and student: deterministic evaluations under a named set of conditions.
 
     python scripts/evaluate_robustness.py [--teacher <ppo.pt>] [--student <distillation.pt>] [--num_episodes 2048]
-        [--conditions nominal latency_20ms ...] [--seed 7] [--out logs/robustness.json]
+        [--conditions nominal latency_20ms ...] [--roles teacher student] [--seed 7] [--out logs/robustness.json]
 
 Without ``--teacher`` / ``--student`` the newest run of each task's experiment is used (``best_model.pt``), as
 ``train.py --eval_only`` does. Each condition is a list of Hydra-style overrides of the env config (printed in the
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -76,6 +77,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--num_episodes", type=int, default=2048, help="Episodes per condition (default 2048).")
     parser.add_argument("--conditions", nargs="+", default=list(CONDITIONS), metavar="NAME",
                         help=f"Conditions to run (default all): {', '.join(CONDITIONS)}.")
+    parser.add_argument("--roles", nargs="+", choices=list(TASKS), default=list(TASKS),
+                        help="Policies to evaluate (default both: teacher student).")
     parser.add_argument("--seed", type=int, default=7, help="Evaluation seed, the same for every condition.")
     parser.add_argument("--device", default="cpu", help="Device of the policies and the simulation.")
     parser.add_argument("--out", default=os.path.join("logs", "robustness.json"), help="JSON file written.")
@@ -149,6 +152,11 @@ def format_table(results: dict[str, dict[str, EvalResult]]) -> str:
     return "\n".join(lines)
 
 
+def _json_result(result: EvalResult) -> dict:
+    """``result`` as a dict for strict JSON (NaN, e.g. the final distance when every episode crashed, as null)."""
+    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in asdict(result).items()}
+
+
 def main(argv: list[str] | None = None) -> dict:
     """Evaluate both policies under every selected condition; returns the JSON document written to ``--out``."""
     args = parse_args(argv)
@@ -164,7 +172,8 @@ def main(argv: list[str] | None = None) -> dict:
             raise SystemExit(f"error: condition {name}: {err}") from None
         env = RslRlVecEnvWrapper(make_env("point_ctrl", env_cfg))
         if not policies:  # the runners need an env to size their models; every condition has the same sizes
-            for role, ckpt in (("teacher", args.teacher), ("student", args.student)):
+            for role in args.roles:
+                ckpt = args.teacher if role == "teacher" else args.student
                 policies[role], checkpoints[role] = load_policy(role, ckpt, env, args.device,
                                                                 args.allow_unsafe_checkpoint)
                 print(f"[info] {role}: {checkpoints[role]}")
@@ -178,11 +187,12 @@ def main(argv: list[str] | None = None) -> dict:
     doc = {"checkpoints": checkpoints, "num_episodes": args.num_episodes, "seed": args.seed,
            "nominal_overrides": list(NOMINAL),
            "conditions": {name: {"kind": CONDITIONS[name][0], "overrides": list(CONDITIONS[name][1]),
-                                 **{role: asdict(e) for role, e in results[name].items()}} for name in results},
+                                 **{role: _json_result(e) for role, e in results[name].items()}}
+                          for name in results},
            "table": table}
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
-        json.dump(doc, f, indent=1)
+        json.dump(doc, f, indent=1, allow_nan=False)
     print(f"[info] Wrote {args.out}")
     return doc
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from foundation.rsl_rl.runner_cfg import DistillationRunnerCfg, PpoRunnerCfg
+from foundation.rsl_rl.runner_cfg import DistillationRunnerCfg, EvalCfg, PpoRunnerCfg
 
 
 @dataclass
@@ -17,8 +17,9 @@ class PointCtrlPpoRunnerCfg(PpoRunnerCfg):
     best checkpoint if a later one gets worse."""
 
     experiment_name: str = "point_ctrl"
-    max_iterations: int = 500
+    max_iterations: int = 400
     save_interval: int = 50
+    eval: EvalCfg = field(default_factory=lambda: EvalCfg(interval=20))
 
 
 @dataclass

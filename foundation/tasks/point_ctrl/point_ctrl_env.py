@@ -187,12 +187,12 @@ class RewardCfg:
     """
 
     distance_coarse: float = 15.0
-    distance_fine: float = 5.0
+    distance_fine: float = 10.0
     distance_coarse_scale_m: float = 0.8
     distance_fine_scale_m: float = 0.1
     lin_vel: float = -0.05
     ang_vel: float = -0.01
-    action_rate: float = -1.0
+    action_rate: float = -0.25
     crash: float = -10.0
 
 
