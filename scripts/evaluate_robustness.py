@@ -40,7 +40,7 @@ from foundation.utils.config import ConfigError, apply_overrides
 NOMINAL = ("env.robot.mass_range_kg=[0.027,0.027]", "env.robot.thrust_to_weight_range=[2.25,2.25]",
            "env.robot.payload_range_kg=[0.0,0.0]", "env.robot.motor_strength_range=[1.0,1.0]",
            "env.robot.motor_tau_scale_range=[1.0,1.0]", "env.robot.latency_steps_range=[0,0]", "env.gusts.rate_hz=0.0")
-#: Gusts of 0.3 m₀ g for 0.3 s at random times (0.5 per second while none acts), the last ending >= 1 s before the end.
+#: Gusts for 0.3 s at random times (0.5 per second while none acts), the last ending >= 1 s before the episode's end.
 GUSTS = ("env.gusts.rate_hz=0.5", "env.gusts.duration_range_s=[0.3,0.3]", "env.gusts.quiet_end_s=1.0")
 
 #: name -> (kind, overrides on top of NOMINAL); kind: "nominal", "edge" (targets apply), "training" (the training
@@ -147,7 +147,8 @@ def format_table(results: dict[str, dict[str, EvalResult]]) -> str:
         for r in roles:
             e = per_role[r]
             cells += [f"{100 * e.success_rate:.2f} %", f"{100 * e.crash_rate:.2f} %",
-                      f"{100 * e.final_distance_m:.2f} cm", f"{e.action_rate:.3f}", f"{100 * e.at_limit_fraction:.2f} %"]
+                      f"{100 * e.final_distance_m:.2f} cm", f"{e.action_rate:.3f}",
+                      f"{100 * e.at_limit_fraction:.2f} %"]
         lines.append(f"| {name} | {CONDITIONS[name][0]} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -48,7 +48,8 @@ class EvalResult:
         log = {f"{prefix}/success_rate": self.success_rate, f"{prefix}/crash_rate": self.crash_rate,
                f"{prefix}/final_distance": self.final_distance_m}
         if not math.isnan(self.action_rate):
-            log.update({f"{prefix}/action_rate": self.action_rate, f"{prefix}/at_limit_fraction": self.at_limit_fraction})
+            log.update({f"{prefix}/action_rate": self.action_rate,
+                        f"{prefix}/at_limit_fraction": self.at_limit_fraction})
         return log
 
     def score(self, distance_weight: float) -> float:
