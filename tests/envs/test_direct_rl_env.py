@@ -8,6 +8,7 @@ from tensordict import TensorDict
 
 from foundation.envs import DirectRLEnv, RslRlVecEnvWrapper
 from tests.conftest import make_point_ctrl_env
+from tests.tasks.test_point_ctrl_randomization import NEW_FACTORS_OFF
 
 N = 16
 #: Crashes impossible: the height band is wide.
@@ -22,13 +23,13 @@ def full(value: float, n: int = N) -> torch.Tensor:
 def test_observations_rewards_and_done_flags_have_the_documented_shapes_and_types():
     env = make_point_ctrl_env(N)
     assert isinstance(env, DirectRLEnv)
-    assert env.observation_sizes() == {"policy": 22, "teacher": 28}
+    assert env.observation_sizes() == {"policy": 22, "teacher": 41}
     assert env.num_actions == 4
     obs, _ = env.reset()
     for _ in range(3):
         obs, reward, terminated, time_outs, extras = env.step(torch.rand(N, 4) * 2 - 1)
     assert set(obs) == {"policy", "teacher"}
-    for group, size in (("policy", 22), ("teacher", 28)):
+    for group, size in (("policy", 22), ("teacher", 41)):
         assert obs[group].shape == (N, size)
         assert obs[group].dtype == torch.float32
         assert torch.isfinite(obs[group]).all()
@@ -37,7 +38,7 @@ def test_observations_rewards_and_done_flags_have_the_documented_shapes_and_type
     assert time_outs.shape == (N,) and time_outs.dtype == torch.bool
     assert isinstance(extras, dict) and "log" in extras
     assert env.single_observation_space["policy"].shape == (22,)
-    assert env.single_observation_space["teacher"].shape == (28,)
+    assert env.single_observation_space["teacher"].shape == (41,)
     assert env.single_action_space.shape == (4,)
 
 
@@ -181,12 +182,13 @@ def test_nonfinite_physics_terminates_only_that_env_and_never_raises(tmp_cwd):
 
 
 # ------------------------------------------------------------------------------------------------ logging
-REWARD_TERMS = ("distance_coarse", "distance_fine", "lin_vel", "ang_vel", "crash")
+REWARD_TERMS = ("distance_coarse", "distance_fine", "lin_vel", "ang_vel", "action_rate", "crash")
 
 
 def test_ended_episodes_are_logged_with_consistent_outcomes():
     """Envs 0-7 crash (motors off, min height 0.9 m), envs 8-15 time out (full throttle) after 0.3 s."""
-    env = make_point_ctrl_env(N, episode_length_s=0.3, min_height_m=0.9, max_height_m=100.0)
+    # Without latency, slow rotors or payload (issue 8's factors), full throttle climbs from every tilted start.
+    env = make_point_ctrl_env(N, episode_length_s=0.3, min_height_m=0.9, max_height_m=100.0, **NEW_FACTORS_OFF)
     actions = torch.cat([full(-1.0, 8), full(1.0, 8)])
     logged_steps = 0
     for step in range(1, env.max_episode_length + 1):

@@ -138,7 +138,7 @@ def test_export_mlp_actor_round_trip(teacher_run, tmp_path):
     policy, sizes = _load_policy("point_ctrl", teacher_run["checkpoint"])
     paths = export_policy(policy, str(tmp_path), sizes)
     io = json.loads(pathlib.Path(paths["io"]).read_text())
-    assert io["obs_groups"] == [{"name": "teacher", "size": 28}] and io["action_size"] == 4
+    assert io["obs_groups"] == [{"name": "teacher", "size": 41}] and io["action_size"] == 4
     assert io["recurrent"] is None and io["normalization_included"] is True
 
     obs = torch.randn(8, policy.obs_dim, generator=torch.Generator().manual_seed(0))

@@ -11,10 +11,11 @@ import torch
 from foundation.tasks import load_task_cfgs, make_env, registered_tasks
 from foundation.tasks.point_ctrl.point_ctrl_env import GRAVITY, PointCtrlEnv
 from tests.conftest import make_point_ctrl_env
+from tests.tasks.test_point_ctrl_randomization import NEW_FACTORS_OFF
 
 N = 16
-#: No domain randomisation of the airframe, a level start at rest, no crash termination.
-NO_DR = dict(robot__mass_range_kg=(0.027, 0.027), robot__thrust_to_weight_range=(2.25, 2.25))
+#: No domain randomisation (airframe, payload, motors, latency, gusts), a level start at rest, no crash termination.
+NO_DR = dict(robot__mass_range_kg=(0.027, 0.027), robot__thrust_to_weight_range=(2.25, 2.25), **NEW_FACTORS_OFF)
 LEVEL_AT_REST = dict(init__max_tilt_rad=0.0, init__max_lin_vel_mps=0.0, init__max_ang_vel_radps=0.0)
 NO_CRASH = dict(min_height_m=-100.0, max_height_m=100.0)
 
@@ -109,7 +110,7 @@ def test_full_command_accelerates_upwards_at_thrust_to_weight_minus_one_g():
 
 def test_randomised_thrust_to_weight_is_each_envs_real_thrust_to_weight():
     env = make_point_ctrl_env(N, robot__mass_range_kg=(0.025, 0.030), robot__thrust_to_weight_range=(1.8, 2.6),
-                              **LEVEL_AT_REST, **NO_CRASH)
+                              **NEW_FACTORS_OFF, **LEVEL_AT_REST, **NO_CRASH)
     teacher = env.get_observations()["teacher"]
     mass_ratio, t_w = teacher[:, 26].double(), teacher[:, 27].double()
     # The privileged observation carries each env's sampled parameters, within the configured ranges ...

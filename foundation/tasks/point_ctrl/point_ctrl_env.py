@@ -6,18 +6,25 @@ reward shape), with per-motor actions through a first-order rotor lag instead of
 Actuation chain, per physics step (``_apply_action``):
 
     action a_i ∈ [-1, 1]  →  commanded thrust fraction c_i = (a_i + 1) / 2
-    rotor speed s_i = ω_i / ω_max follows √c_i with a first-order lag (time constant ``motor_tau_s``)
-    rotor thrust f_i = k_f ω_i² = T_max s_i²,   T_max = thrust_to_weight · m · g / 4
+    the command reaches the motor L physics steps late (actuation latency, L drawn per episode)
+    rotor speed s_i = ω_i / ω_max follows √c_i with a first-order lag (time constant τ, drawn per episode)
+    rotor thrust f_i = k_f ω_i² = T_max,i s_i²,   T_max,i = k_i · thrust_to_weight · m_v · g / 4
     rotor yaw torque q_i = spin_i (k_m / k_f) f_i
     X mixer: body torque τ = Σ r_i × f_i ẑ + Σ q_i ẑ (r_i: the MJCF's rotor sites); force = R Σ f_i ẑ (world)
+    plus a gust: a world-frame force on the body, drawn as a random process (``DisturbanceCfg``)
 
-so a constant command c on every motor settles at total thrust ``c · thrust_to_weight · m g``: the configured (or
-sampled) thrust-to-weight ratio is the real one, checked by ``tests/tasks/test_point_ctrl.py``.
+with m_v the vehicle's mass, k_i the per-motor strength (1 nominal) and m = m_v + payload the flying mass. A
+constant command c on every motor settles at total thrust ``c · T/W · m g`` with the real thrust-to-weight ratio
+T/W = mean(k) · thrust_to_weight · m_v / m, checked by ``tests/tasks/test_point_ctrl.py``.
 
-Domain randomisation draws, per episode, the mass m (a payload or battery at the centre of mass, so the inertia
-stays the MJCF's) and the thrust-to-weight ratio. The N environments of the MuJoCo C backend share one compiled
-model of nominal mass m₀, so the mass enters as the dynamically equivalent force: the applied force is scaled by
-m₀ / m (the acceleration is then exactly that of mass m) and the torque is applied unscaled (inertia unchanged).
+Domain randomisation draws, per episode, every factor of ``CrazyflieCfg`` whose range has two different ends
+(equal ends disable it and draw nothing, so with every range collapsed to the nominal values the random stream and
+the dynamics are exactly those of the task without these factors: ``tests/tasks/test_point_ctrl_randomization.py``).
+Mass (vehicle and payload) sits at the centre of mass, so the inertia stays the MJCF's. The N environments of the
+MuJoCo C backend share one compiled model of nominal mass m₀, so the mass enters as the dynamically equivalent
+force: the applied force (thrust and gust) is scaled by m₀ / m (the acceleration is then exactly that of mass m)
+and the torque is applied unscaled (inertia unchanged). Forces go through ``qfrc_applied`` (the free joint's
+translational dofs are world-frame), never ``xfrc_applied``, whose cost is O(N²) in one big model (DESIGN §5).
 """
 
 from __future__ import annotations
@@ -39,6 +46,10 @@ GRAVITY = 9.81  # m/s², the MJCF's gravity
 class CrazyflieCfg:
     """The quadrotor. Constants of the Crazyflie 2.x from ``cf2x.urdf`` of gym-pybullet-drones (MIT).
 
+    The ``*_range*`` fields are per-episode domain randomisation, each factor uniform in its range; both ends equal
+    disable a factor (nothing is drawn for it). They cover what a real Crazyflie has and the nominal model lacks: a
+    policy trained without them crashed with one physics step of delay or τ = 0.05 s (issue 8).
+
     Attributes:
         asset_path: MJCF file of one Crazyflie (free body ``body_name`` with sites ``rotor0..3``).
         spawn: ``spawn.usd_path``, Isaac Lab's key: load the Crazyflie from this USD file instead
@@ -50,12 +61,26 @@ class CrazyflieCfg:
             torque per newton of thrust), which is unit-free in the speed.
         rotor_spin: Sign of each rotor's yaw torque on the body, rotors 0..3 = motors M1..M4 (gym-pybullet-drones:
             τ_z = km(-ω0² + ω1² - ω2² + ω3²); M1, M3 spin counter-clockwise seen from above).
-        motor_tau_s: Time constant of the first-order rotor-speed lag, seconds (a design choice of the order of
-            the Crazyflie's brushed motors; not a measured constant).
-        mass_range_kg: Per-episode uniform randomisation of the mass (covers the 29 g CF2.1 of Bitcraze's
-            firmware). Set both ends equal to disable.
-        thrust_to_weight_range: Per-episode uniform randomisation of the real thrust-to-weight ratio of the four
-            rotors at full command, centred on cf2x.urdf's 2.25. Set both ends equal to disable.
+        motor_tau_s: Nominal time constant of the first-order rotor-speed lag, seconds (a design choice of the
+            order of the Crazyflie's brushed motors; not a measured constant).
+        mass_range_kg: Mass m_v of the vehicle itself, without payload: a different build (the 29 g CF2.1 of
+            Bitcraze's firmware, battery variants). Its motors scale with it: thrust at full command is
+            ``thrust_to_weight · m_v · g``.
+        thrust_to_weight_range: Thrust-to-weight ratio of the vehicle without payload, centred on cf2x.urdf's
+            2.25 (motor and battery wear, propellers).
+        payload_range_kg: Payload carried on the same motors (a deck, a camera, a bigger battery), at the centre of
+            mass: the flying mass grows and the real thrust-to-weight ratio falls by m_v / (m_v + payload). Up to
+            +10 g on 27 g (T/W 2.25 → 1.64; with the lowest vehicle T/W, 2.0 · 25 / 35 = 1.43, still 30 % of
+            margin above hover).
+        motor_strength_range: Per-motor factor k_i on the full-command thrust, drawn independently for each rotor
+            (motors and propellers of one vehicle differ by several percent).
+        motor_tau_scale_range: Factor on ``motor_tau_s`` for the episode's rotor time constant:
+            (2/3, 2) gives τ ∈ [0.02, 0.06] s around the nominal 0.03 s (brushed motors with different
+            propellers and battery charge; 0.05 s crashed a quarter of the untrained-for episodes).
+        latency_steps_range: Actuation latency in physics steps, an integer drawn uniformly from the inclusive
+            range: the command applied at physics step k is the one the policy gave at step k - L. (0, 3) is
+            0–30 ms at the default sim dt of 10 ms: a real Crazyflie has tens of milliseconds between a state
+            estimate and the rotors' response (radio, estimator, motor driver).
     """
 
     asset_path: str = str(asset_path("crazyflie/cf2x.xml"))
@@ -68,6 +93,10 @@ class CrazyflieCfg:
     motor_tau_s: float = 0.03
     mass_range_kg: tuple[float, float] = (0.025, 0.030)
     thrust_to_weight_range: tuple[float, float] = (2.0, 2.5)
+    payload_range_kg: tuple[float, float] = (0.0, 0.010)
+    motor_strength_range: tuple[float, float] = (0.95, 1.05)
+    motor_tau_scale_range: tuple[float, float] = (2.0 / 3.0, 2.0)
+    latency_steps_range: tuple[int, int] = (0, 3)
 
 
 @dataclass
@@ -118,33 +147,68 @@ class NoiseCfg:
 
 
 @dataclass
+class DisturbanceCfg:
+    """External force disturbances ("gusts"): a world-frame horizontal force on the body's centre of mass.
+
+    Each policy step, an env without a gust starts one with probability ``1 - exp(-rate_hz · step_dt)`` (a Poisson
+    process), of magnitude ~U(force_range_mg) · m₀ g (m₀ the nominal mass: a gust's force does not depend on the
+    vehicle's mass), horizontal direction ~U(0, 2π) and duration ~U(duration_range_s) (rounded to policy steps, at
+    least one), unless it would end later than ``quiet_end_s`` before the episode's end (an episode is judged by
+    where it ends: it must have time to recover). Horizontal, because wind near the ground is mostly horizontal and
+    the thrust already covers the vertical axis. 0.3 m₀ g is a strong gust for a 27 g vehicle (it tilts ~17° to
+    hold against it).
+
+    Attributes:
+        rate_hz: Mean number of gust starts per second while no gust acts; 0 disables gusts (nothing is drawn).
+        force_range_mg: Magnitude range, in units of the nominal weight m₀ g; (0, 0) disables gusts.
+        duration_range_s: Duration range, seconds.
+        quiet_end_s: No gust acts in the last ``quiet_end_s`` seconds of an episode.
+    """
+
+    rate_hz: float = 0.5
+    force_range_mg: tuple[float, float] = (0.0, 0.3)
+    duration_range_s: tuple[float, float] = (0.1, 0.5)
+    quiet_end_s: float = 1.0
+
+
+@dataclass
 class RewardCfg:
     """Reward weights; each term is multiplied by ``step_dt`` (Isaac Lab's convention).
 
     Attributes:
         distance_coarse: Weight of ``1 - tanh(d / distance_coarse_scale_m)`` (Isaac Lab's distance term: 15, 0.8 m).
-        distance_fine: Weight of ``1 - tanh(d / distance_fine_scale_m)`` (sharpens the last centimetres).
+        distance_fine: Weight of ``1 - tanh(d / distance_fine_scale_m)`` (sharpens the last centimetres; 10 rather
+            than 5 since the action-rate penalty makes the last small corrections cost something).
         distance_coarse_scale_m, distance_fine_scale_m: Length scales of the two distance terms, metres.
         lin_vel: Weight of ``|v|²`` (Isaac Lab: -0.05).
-        ang_vel: Weight of ``|ω|²`` (Isaac Lab: -0.01).
+        ang_vel: Weight of ``|ω|²`` (Isaac Lab: -0.01). -0.05: with -0.01 and the randomisation, a teacher learnt to
+            hover spinning at 1.5 rad/s about its z axis, which with the actuation lags left a 3.5 cm steady offset.
+        action_rate: Weight of ``|a_t - a_{t-1}|²`` (Isaac Lab's ``action_rate_l2``; a_{-1} = 0 at a reset). Without
+            it the policies chattered (mean |Δa| 0.42–0.48 of a command's range per step, 4 % of motor steps from
+            one limit to the other), which a real motor driver and propeller neither follow nor survive. A
+            penalty rather than a low-pass filter on the actions: a filter adds phase lag on top of the actuation
+            latency, the penalty lets the policy decide where it needs fast changes. Teachers trained with -1.0 and
+            -0.25 chattered at 0.007 and 0.018 at nominal (far below 0.12) and crashed in 2 % and 5 % of episodes of
+            the training distribution: the smoother policy copes better with the lags; -0.5 lies between.
         crash: One-off reward on a crash (not scaled by ``step_dt``).
     """
 
     distance_coarse: float = 15.0
-    distance_fine: float = 5.0
+    distance_fine: float = 10.0
     distance_coarse_scale_m: float = 0.8
     distance_fine_scale_m: float = 0.1
     lin_vel: float = -0.05
-    ang_vel: float = -0.01
+    ang_vel: float = -0.05
+    action_rate: float = -0.5
     crash: float = -10.0
 
 
 @dataclass
 class PointCtrlEnvCfg(DirectRLEnvCfg):
-    """Point-control task config. ``observation_space`` is the ``policy`` group's size (22), teacher's is 28.
+    """Point-control task config. ``observation_space`` is the ``policy`` group's size (22), teacher's is 41.
 
     Attributes:
-        robot, init, goal, noise, rewards: See their classes.
+        robot, init, goal, noise, gusts, rewards: See their classes.
         min_height_m, max_height_m: The episode terminates (crash) outside this height band.
         max_abs_qpos, max_abs_qvel: Runaway bounds (see ``DirectRLEnvCfg``): 1000 m from the env origin, 1000 m/s
             or rad/s. Only a numerical blow-up reaches them: random actions reach 250 rad/s within an episode, a
@@ -162,6 +226,7 @@ class PointCtrlEnvCfg(DirectRLEnvCfg):
     init: InitCfg = field(default_factory=InitCfg)
     goal: GoalCfg = field(default_factory=GoalCfg)
     noise: NoiseCfg = field(default_factory=NoiseCfg)
+    gusts: DisturbanceCfg = field(default_factory=DisturbanceCfg)
     rewards: RewardCfg = field(default_factory=RewardCfg)
     min_height_m: float = 0.1
     max_height_m: float = 2.0
@@ -169,14 +234,38 @@ class PointCtrlEnvCfg(DirectRLEnvCfg):
     max_abs_qvel: float | None = 1000.0
 
 
+def _check_randomization(cfg: PointCtrlEnvCfg) -> None:
+    """Raise ``ValueError`` naming the first invalid randomisation range of ``cfg`` (each must be (low, high) with
+    low <= high; masses, payload, strengths, τ scale, latency and gusts within their physical domain)."""
+    rc, gc = cfg.robot, cfg.gusts
+    checks = [("robot.mass_range_kg", rc.mass_range_kg, 0.0, False), ("robot.thrust_to_weight_range",
+              rc.thrust_to_weight_range, 0.0, False), ("robot.payload_range_kg", rc.payload_range_kg, 0.0, True),
+              ("robot.motor_strength_range", rc.motor_strength_range, 0.0, False),
+              ("robot.motor_tau_scale_range", rc.motor_tau_scale_range, 0.0, False),
+              ("robot.latency_steps_range", rc.latency_steps_range, 0, True),
+              ("gusts.force_range_mg", gc.force_range_mg, 0.0, True),
+              ("gusts.duration_range_s", gc.duration_range_s, 0.0, True)]
+    for name, (low, high), bound, closed in checks:
+        if not (low >= bound if closed else low > bound) or high < low:
+            raise ValueError(f"{name}=({low}, {high}) is invalid: need {bound} {'<=' if closed else '<'} low <= high.")
+    if any(not isinstance(v, int) for v in rc.latency_steps_range):
+        raise ValueError(f"robot.latency_steps_range={rc.latency_steps_range} must hold integers (physics steps).")
+    if gc.rate_hz < 0.0 or gc.quiet_end_s < 0.0:
+        raise ValueError(f"gusts.rate_hz={gc.rate_hz} and gusts.quiet_end_s={gc.quiet_end_s} must be >= 0.")
+
+
 class PointCtrlEnv(DirectRLEnv):
-    """Crazyflie point control; observation groups ``policy`` (22) and ``teacher`` (28), 4 actions.
+    """Crazyflie point control; observation groups ``policy`` (22) and ``teacher`` (41), 4 actions.
 
     ``teacher`` (privileged), in order: exact goal position error in body frame (3, m), linear velocity in body
     frame (3, m/s), body rates (3, rad/s), rotation matrix body→world row-major (9), last action (4), rotor speeds
-    ω/ω_max (4), mass / nominal mass (1), thrust-to-weight (1).
+    ω/ω_max (4), flying mass / nominal mass (1), real thrust-to-weight ratio T/W (1; see the module docstring),
+    the action before the last (4: with latency, both are still on their way to the motors), latency in physics
+    steps (1), rotor time constant / nominal (1), per-motor strengths (4), the gust force of the last step in the
+    world frame / m₀ g (3).
     ``policy`` (deployable) is the first 22 entries of ``teacher`` with Gaussian noise on the first 9 (a real
-    Crazyflie's position estimate, velocity estimate and gyro): no motor state, no physical parameters.
+    Crazyflie's position estimate, velocity estimate and gyro): no motor state, no physical parameters, no
+    disturbance; the recurrent student infers them from the history of its observations and its own actions.
 
     The hot path (``_apply_action``, ``_get_observations``, ``_get_rewards``) uses a handful of batched tensor ops:
     at 1024 envs, torch call overhead, not arithmetic, is the cost next to ``mj_step``.
@@ -188,6 +277,7 @@ class PointCtrlEnv(DirectRLEnv):
         if (cfg.observation_space, cfg.action_space) != (22, 4):
             raise ValueError(f"Point control has a 22-D 'policy' observation and 4 actions; got observation_space="
                              f"{cfg.observation_space}, action_space={cfg.action_space}.")
+        _check_randomization(cfg)
         super().__init__(cfg, render_mode, **kwargs)
         n, dev, rc = self.num_envs, self.device, cfg.robot
         model = self.sim.model
@@ -195,14 +285,33 @@ class PointCtrlEnv(DirectRLEnv):
         self._dof = int(model.body_dofadr[body])  # free joint: dofs [v_world (3), ω_body (3)]
         self._qadr = int(model.jnt_qposadr[model.body_jntadr[body]])  # qpos [p_world (3), q_wxyz (4)]
         self._actions = torch.zeros(n, 4, device=dev)
+        self._prev_actions = torch.zeros(n, 4, device=dev)  # the action before self._actions
         self._speed_cmd = torch.zeros(n, 4, device=dev)
         self._rotor_speed = torch.zeros(n, 4, device=dev)  # ω / ω_max, in [0, 1]
         self._goal_pos = torch.zeros(n, 3, device=dev)  # env frame, m
-        self._params = torch.zeros(n, 2, device=dev)  # [mass / nominal mass, thrust-to-weight]
-        self._thrust_max = torch.zeros(n, 1, device=dev)  # N per rotor at full speed
+        self._params = torch.zeros(n, 2, device=dev)  # [mass / nominal mass, real thrust-to-weight]
+        self._dr_obs = torch.zeros(n, 6, device=dev)  # [latency steps, τ / nominal τ, motor strengths (4)]
+        self._thrust_max = torch.zeros(n, 4, device=dev)  # N per rotor at full speed
         self._force_scale = torch.ones(n, 1, device=dev)  # nominal mass / mass (see module docstring)
         self._crashed = torch.zeros(n, dtype=torch.bool, device=dev)
-        self._motor_alpha = 1.0 - math.exp(-cfg.sim.dt / rc.motor_tau_s)  # exact first-order lag per physics step
+        self._motor_alpha = torch.zeros(n, 1, device=dev)  # exact first-order lag per physics step, 1 - exp(-dt/τ)
+        # Actuation latency: a ring of the last (max latency + 1) speed commands per env, one slot per physics step.
+        self._latency = torch.zeros(n, dtype=torch.long, device=dev)
+        self._cmd_ring = torch.zeros(n, rc.latency_steps_range[1] + 1, 4, device=dev)
+        self._ring_pos = 0
+        self._env_index = torch.arange(n, device=dev)
+        gc = cfg.gusts
+        self._gusts_on = gc.rate_hz > 0.0 and gc.force_range_mg[1] > 0.0
+        self._gust_force = torch.zeros(n, 3, device=dev)  # world frame, N
+        self._gust_steps_left = torch.zeros(n, dtype=torch.long, device=dev)
+        self._gust_start_prob = 1.0 - math.exp(-gc.rate_hz * self.step_dt)
+        self._gust_last_end = self.max_episode_length - round(gc.quiet_end_s / self.step_dt)
+        weight0 = rc.mass_kg * GRAVITY
+        self._gust_draw_low = torch.tensor([gc.force_range_mg[0] * weight0, gc.duration_range_s[0] / self.step_dt],
+                                           device=dev)
+        self._gust_draw_span = torch.tensor([(gc.force_range_mg[1] - gc.force_range_mg[0]) * weight0,
+                                             (gc.duration_range_s[1] - gc.duration_range_s[0]) / self.step_dt],
+                                            device=dev)
         rotor_ids = [self.sim.site_names.index(f"rotor{i}") for i in range(4)]
         rotor_xy = torch.as_tensor(model.site_pos[rotor_ids, :2], dtype=torch.float32, device=dev)
         spin = torch.tensor(rc.rotor_spin, device=dev)
@@ -211,10 +320,10 @@ class PointCtrlEnv(DirectRLEnv):
         self._thrust_to_wrench = torch.stack(
             [torch.ones(4, device=dev), rotor_xy[:, 1], -rotor_xy[:, 0], spin * rc.km / rc.kf], dim=1)
         rw = cfg.rewards
-        self._reward_names = ("distance_coarse", "distance_fine", "lin_vel", "ang_vel", "crash")
+        self._reward_names = ("distance_coarse", "distance_fine", "lin_vel", "ang_vel", "action_rate", "crash")
         self._reward_weights = torch.tensor([rw.distance_coarse * self.step_dt, rw.distance_fine * self.step_dt,
-                                             rw.lin_vel * self.step_dt, rw.ang_vel * self.step_dt, rw.crash],
-                                            device=dev)
+                                             rw.lin_vel * self.step_dt, rw.ang_vel * self.step_dt,
+                                             rw.action_rate * self.step_dt, rw.crash], device=dev)
         self._episode_sums = torch.zeros(n, len(self._reward_names), device=dev)
         nc = cfg.noise
         self._noise_std = torch.tensor([nc.pos_m] * 3 + [nc.lin_vel_mps] * 3 + [nc.gyro_radps] * 3, device=dev)
@@ -226,12 +335,21 @@ class PointCtrlEnv(DirectRLEnv):
         bounds += [(-ic.max_lin_vel_mps, ic.max_lin_vel_mps)] * 3 + [(-ic.max_ang_vel_radps, ic.max_ang_vel_radps)] * 3
         self._draw_low = torch.tensor([b[0] for b in bounds], device=dev)
         self._draw_span = torch.tensor([b[1] - b[0] for b in bounds], device=dev)
+        # The factors added for issue 8, drawn by a second call only if one of them is enabled (then the first
+        # draw, hence every earlier factor, stays what it was without them): payload, τ scale, latency (an integer:
+        # floor of U(low, high + 1), clamped), motor strengths (4).
+        lat = rc.latency_steps_range
+        dr_bounds = [rc.payload_range_kg, rc.motor_tau_scale_range, (lat[0], lat[1] + (lat[1] > lat[0]))]
+        dr_bounds += [rc.motor_strength_range] * 4
+        self._dr_low = torch.tensor([b[0] for b in dr_bounds], dtype=torch.float64, device=dev)
+        self._dr_span = torch.tensor([b[1] - b[0] for b in dr_bounds], dtype=torch.float64, device=dev)
         self._start_pos = torch.tensor(ic.pos_m, device=dev)
+        self._weight0 = weight0
         self.reset()
 
     def observation_sizes(self) -> dict[str, int]:
-        """``{"policy": 22, "teacher": 28}``."""
-        return {"policy": 22, "teacher": 28}
+        """``{"policy": 22, "teacher": 41}``."""
+        return {"policy": 22, "teacher": 41}
 
     # -------------------------------------------------------------------------------------------------- scene
     def _setup_scene(self):  # -> mujoco.MjSpec (see DirectRLEnv._setup_scene)
@@ -244,17 +362,41 @@ class PointCtrlEnv(DirectRLEnv):
 
     # ------------------------------------------------------------------------------------------------ actions
     def _pre_physics_step(self, actions: torch.Tensor) -> None:
+        self._prev_actions = self._actions
         self._actions = actions.clamp(-1.0, 1.0)
         torch.sqrt((self._actions + 1.0) * 0.5, out=self._speed_cmd)
+        if self._gusts_on:
+            self._update_gusts()
+
+    def _update_gusts(self) -> None:
+        """Advance the gust process by one policy step (see ``DisturbanceCfg``): end expired gusts, start new ones."""
+        n = self.num_envs
+        u = torch.rand(n, 4, generator=self.generator, device=self.device)
+        self._gust_steps_left.sub_(1).clamp_(min=0)
+        magnitude, steps = (self._gust_draw_low + self._gust_draw_span * u[:, 1:3]).unbind(1)
+        steps = steps.round().long().clamp_(min=1)
+        start = ((self._gust_steps_left == 0) & (u[:, 0] < self._gust_start_prob)
+                 & (self.episode_length_buf + steps <= self._gust_last_end))
+        angle = 2.0 * math.pi * u[:, 3]
+        force = torch.stack([magnitude * torch.cos(angle), magnitude * torch.sin(angle), torch.zeros_like(angle)], 1)
+        self._gust_force = torch.where(start[:, None], force,
+                                       self._gust_force * (self._gust_steps_left > 0)[:, None])
+        self._gust_steps_left = torch.where(start, steps, self._gust_steps_left)
 
     def _apply_action(self) -> None:
-        self._rotor_speed.lerp_(self._speed_cmd, self._motor_alpha)
+        ring = self._cmd_ring
+        ring[:, self._ring_pos] = self._speed_cmd  # the command of this physics step, applied L steps later
+        delayed_cmd = ring[self._env_index, (self._ring_pos - self._latency) % ring.shape[1]]
+        self._ring_pos = (self._ring_pos + 1) % ring.shape[1]
+        self._rotor_speed.lerp_(delayed_cmd, self._motor_alpha)
         thrust = self._rotor_speed.square() * self._thrust_max  # (N, 4) N
         wrench_b = thrust @ self._thrust_to_wrench  # (N, 4) [F, τx, τy, τz], body frame
         w, x, y, z = self._root_quat().unbind(1)
         body_z_w = torch.stack([2 * (x * z + w * y), 2 * (y * z - w * x), 1 - 2 * (x * x + y * y)], dim=1)
         qfrc = self.sim.qfrc_applied
-        qfrc[:, self._dof:self._dof + 3] = body_z_w * (wrench_b[:, :1] * self._force_scale)
+        # (thrust + gust) · m₀/m, written so that a zero gust leaves the thrust term's bits unchanged
+        qfrc[:, self._dof:self._dof + 3] = torch.addcmul(body_z_w * (wrench_b[:, :1] * self._force_scale),
+                                                         self._gust_force, self._force_scale)
         qfrc[:, self._dof + 3:self._dof + 6] = wrench_b[:, 1:]
 
     # ------------------------------------------------------------------------------------------- state access
@@ -284,8 +426,8 @@ class PointCtrlEnv(DirectRLEnv):
         qvel = self.sim.qvel[:, self._dof:self._dof + 6].float()
         vecs_w = torch.stack([self._goal_pos - self._root_pos(), qvel[:, :3]], dim=2)  # (N, 3, 2)
         vecs_b = (rot.transpose(1, 2) @ vecs_w).transpose(1, 2).flatten(1)  # [pos_err_b, lin_vel_b]
-        teacher = torch.cat([vecs_b, qvel[:, 3:], rot.flatten(1), self._actions, self._rotor_speed, self._params],
-                            dim=1)
+        teacher = torch.cat([vecs_b, qvel[:, 3:], rot.flatten(1), self._actions, self._rotor_speed, self._params,
+                             self._prev_actions, self._dr_obs, self._gust_force / self._weight0], dim=1)
         noise = torch.randn(self.num_envs, 9, generator=self.generator, device=self.device)
         policy = torch.cat([torch.addcmul(teacher[:, :9], noise, self._noise_std), teacher[:, 9:22]], dim=1)
         return {"policy": policy, "teacher": teacher}
@@ -295,9 +437,10 @@ class PointCtrlEnv(DirectRLEnv):
         d = self.distance_to_goal()
         qvel = self.sim.qvel[:, self._dof:self._dof + 6].float().square()
         rc = self.cfg.rewards
+        action_rate = (self._actions - self._prev_actions).square().sum(1)
         terms = torch.stack([1.0 - torch.tanh(d / rc.distance_coarse_scale_m),
                              1.0 - torch.tanh(d / rc.distance_fine_scale_m), qvel[:, :3].sum(1),
-                             qvel[:, 3:].sum(1), self._crashed.float()], dim=1) * self._reward_weights
+                             qvel[:, 3:].sum(1), action_rate, self._crashed.float()], dim=1) * self._reward_weights
         self._episode_sums += terms
         return terms.sum(dim=1)
 
@@ -317,10 +460,27 @@ class PointCtrlEnv(DirectRLEnv):
                                                           device=self.device)
         self._goal_pos[env_ids] = u[:, 0:3]
         mass, thrust_to_weight = u[:, 3:4], u[:, 4:5]
-        self._params[env_ids] = torch.cat([mass / rc.mass_kg, thrust_to_weight], dim=1)
-        self._thrust_max[env_ids] = thrust_to_weight * mass * GRAVITY / 4.0
-        self._force_scale[env_ids] = rc.mass_kg / mass
+        if bool((self._dr_span > 0).any()):
+            dr = self._dr_low + self._dr_span * torch.rand(k, len(self._dr_low), generator=self.generator,
+                                                           device=self.device, dtype=torch.float64)
+        else:  # every added factor disabled: nothing drawn
+            dr = self._dr_low.expand(k, -1)
+        payload, tau = dr[:, 0:1].float(), rc.motor_tau_s * dr[:, 1:2]
+        latency = dr[:, 2].floor().long().clamp_(max=rc.latency_steps_range[1])
+        strength = dr[:, 3:7].float()
+        flying_mass = mass + payload
+        self._params[env_ids] = torch.cat([flying_mass / rc.mass_kg,
+                                           thrust_to_weight * (mass / flying_mass) * strength.mean(1, keepdim=True)], 1)
+        self._thrust_max[env_ids] = thrust_to_weight * mass * GRAVITY / 4.0 * strength
+        self._force_scale[env_ids] = rc.mass_kg / flying_mass
+        self._motor_alpha[env_ids] = (1.0 - torch.exp(-self.physics_dt / tau)).float()
+        self._latency[env_ids] = latency
+        self._dr_obs[env_ids] = torch.cat([latency[:, None].float(), (tau / rc.motor_tau_s).float(), strength], 1)
+        self._cmd_ring[env_ids] = 0.0
+        self._gust_force[env_ids] = 0.0
+        self._gust_steps_left[env_ids] = 0
         self._actions[env_ids] = 0.0
+        self._prev_actions[env_ids] = 0.0
         self._speed_cmd[env_ids] = 0.0
         self._rotor_speed[env_ids] = 0.0
         self._crashed[env_ids] = False
