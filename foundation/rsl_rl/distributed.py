@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import signal
 from dataclasses import dataclass
 
@@ -126,11 +127,23 @@ def stop_on_sigterm(info: ProcessInfo) -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+#: Words of the errors a collective raises when another process of the job is gone (Gloo raises plain
+#: ``RuntimeError``s from its TCP transport; NCCL and c10d raise ``DistError``s).
+LOST_PEER_SIGNS = ("gloo/transport", "Connection reset by peer", "Connection closed by peer", "Broken pipe")
+
+
+def is_lost_peer(err: BaseException) -> bool:
+    """Whether ``err`` is a failed collective (another process died or was killed), not a bug of this process."""
+    return isinstance(err, dist.DistError) or (isinstance(err, RuntimeError)
+                                                and any(sign in str(err) for sign in LOST_PEER_SIGNS))
+
+
 def lost_peer_message(info: ProcessInfo, err: BaseException) -> str:
-    """The one-line message of a collective that failed because another process died."""
-    first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-    return (f"error: rank {info.rank}: lost contact with another process of the job ({first[:160]}); training "
-            "stopped. Checkpoints written so far are complete; continue with --resume.")
+    """The one-line message of a collective that failed because another process died (the backend's first
+    sentence, without its source location)."""
+    first = re.sub(r"^\[[^\]]*\]\s*", "", (str(err).strip().splitlines() or [type(err).__name__])[0])
+    return (f"error: rank {info.rank}: lost contact with another process of the job ({first.split('. ')[0][:160]}); "
+            "training stopped. Checkpoints written so far are complete; continue with --resume.")
 
 
 def broadcast_object(obj: object, info: ProcessInfo) -> object:

@@ -206,8 +206,10 @@ def main(argv: list[str] | None = None) -> dict:
                 shutil.rmtree(log_dir, ignore_errors=True)  # nothing was trained in it yet
             raise SystemExit(f"error: {err}. Set WANDB_MODE=offline to log offline and `wandb sync` later, or "
                              "use --logger tensorboard.") from None
-        except dist.DistError as err:  # a collective failed: another process died or was killed
-            raise SystemExit(distributed.lost_peer_message(proc, err)) from None
+        except RuntimeError as err:
+            if proc.is_distributed and distributed.is_lost_peer(err):  # another process died or was killed
+                raise SystemExit(distributed.lost_peer_message(proc, err)) from None
+            raise
         print(f"[info] Training took {time.time() - start:.1f} s")
         if proc.is_distributed:
             distributed.check_in_sync(runner.alg.save(), proc)
