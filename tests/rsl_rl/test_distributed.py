@@ -20,7 +20,7 @@ import time
 import pytest
 import torch
 
-from foundation.rsl_rl import cli, distributed
+from foundation.rsl_rl import checkpoints, cli, distributed
 from foundation.rsl_rl.train import main
 from tests.conftest import TINY_RUN
 
@@ -169,3 +169,27 @@ def test_more_processes_than_gpus_is_a_clear_error(monkeypatch):
                                                                       "LOCAL_RANK": "0"}), "cuda") == "cuda:0"
     with pytest.raises(ValueError, match=r"RANK=2, LOCAL_RANK=0 must be in \[0, WORLD_SIZE=2\)"):
         distributed.process_info(True, {"WORLD_SIZE": "2", "RANK": "2", "LOCAL_RANK": "0"})
+
+
+def test_resume_refuses_a_buffer_saved_by_another_number_of_processes(tmp_path):
+    """Each process of a resumed DAgger run needs its own saved shard: one line otherwise, before any training."""
+    from types import SimpleNamespace
+
+    from foundation.rsl_rl.runner import CheckpointError, FoundationDistillationRunner
+
+    attach = FoundationDistillationRunner._attach_buffer_shard
+    path = str(tmp_path / "model_4.pt")
+    two_ranks = SimpleNamespace(is_distributed=True, gpu_world_size=2, gpu_global_rank=1, allow_unsafe_checkpoint=False)
+    one_rank = SimpleNamespace(is_distributed=False, gpu_world_size=1, gpu_global_rank=0, allow_unsafe_checkpoint=False)
+    sharded = {"dagger_state": {"iteration": 5, "buffer_shards": 2}}
+    with pytest.raises(CheckpointError, match=r"saved by 2 processes, .* but this run has 1"):
+        attach(one_rank, path, dict(sharded), None)
+    with pytest.raises(CheckpointError, match=r"shard of rank 1 .* is missing \(.*model_4\.buffer_rank1\.pt\)"):
+        attach(two_ranks, path, dict(sharded), None)
+    with pytest.raises(CheckpointError, match=r"holds the DAgger buffer of a one-process run, but this run has 2"):
+        attach(two_ranks, path, {"dagger_state": {"iteration": 5}, "buffer": {}}, None)
+    checkpoints.atomic_torch_save({"buffer": {"total_steps": 3}, "rank": 1}, distributed.shard_path(path, 1))
+    loaded = dict(sharded)
+    attach(two_ranks, path, loaded, None)
+    assert loaded["buffer"] == {"total_steps": 3}
+    attach(one_rank, path, {"dagger_state": {"iteration": 5}}, None)  # nothing saved: nothing to do
