@@ -83,7 +83,8 @@ def main() -> None:
     if not args.skip_student:
         student = ["--task", "distillation", "--checkpoint", t1["checkpoint"], "--max_iterations",
                    str(args.student_iterations), *common, *args.student_overrides]
-        s1 = run(1, [*student, "--num_envs", str(args.num_envs), f"agent.algorithm.max_buffer_size={args.max_buffer_size}",
+        s1 = run(1, [*student, "--num_envs", str(args.num_envs),
+                     f"agent.algorithm.max_buffer_size={args.max_buffer_size}",
                      f"agent.algorithm.batch_size={args.batch_size}"])
         sk = run(k, [*student, "--num_envs", str(args.num_envs // k),
                      f"agent.algorithm.max_buffer_size={args.max_buffer_size // k}",
