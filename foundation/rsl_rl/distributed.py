@@ -12,6 +12,7 @@ and Gloo on the CPU. Rank 0 alone creates the run folder, logs, evaluates and wr
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -144,6 +145,18 @@ def lost_peer_message(info: ProcessInfo, err: BaseException) -> str:
     first = re.sub(r"^\[[^\]]*\]\s*", "", (str(err).strip().splitlines() or [type(err).__name__])[0])
     return (f"error: rank {info.rank}: lost contact with another process of the job ({first.split('. ')[0][:160]}); "
             "training stopped. Checkpoints written so far are complete; continue with --resume.")
+
+
+@contextlib.contextmanager
+def exit_on_lost_peer(info: ProcessInfo):
+    """Turn a collective that fails because another process died into a one-line ``SystemExit``
+    (:func:`lost_peer_message`); other errors pass unchanged."""
+    try:
+        yield
+    except RuntimeError as err:
+        if info.is_distributed and is_lost_peer(err):
+            raise SystemExit(lost_peer_message(info, err)) from None
+        raise
 
 
 def broadcast_object(obj: object, info: ProcessInfo) -> object:

@@ -198,7 +198,8 @@ def main(argv: list[str] | None = None) -> dict:
                                      seed=agent_cfg.seed + 1, distance_weight=ev.distance_weight)
         start = time.time()
         try:
-            runner.learn(agent_cfg.max_iterations - runner.current_learning_iteration, init_at_random_ep_len=True)
+            with distributed.exit_on_lost_peer(proc):
+                runner.learn(agent_cfg.max_iterations - runner.current_learning_iteration, init_at_random_ep_len=True)
         except CheckpointWriteError as err:
             raise SystemExit(f"error: {err}") from None
         except LoggerStartError as err:
@@ -206,13 +207,10 @@ def main(argv: list[str] | None = None) -> dict:
                 shutil.rmtree(log_dir, ignore_errors=True)  # nothing was trained in it yet
             raise SystemExit(f"error: {err}. Set WANDB_MODE=offline to log offline and `wandb sync` later, or "
                              "use --logger tensorboard.") from None
-        except RuntimeError as err:
-            if proc.is_distributed and distributed.is_lost_peer(err):  # another process died or was killed
-                raise SystemExit(distributed.lost_peer_message(proc, err)) from None
-            raise
         print(f"[info] Training took {time.time() - start:.1f} s")
         if proc.is_distributed:
-            distributed.check_in_sync(runner.alg.save(), proc)
+            with distributed.exit_on_lost_peer(proc):
+                distributed.check_in_sync(runner.alg.save(), proc)
             dist.destroy_process_group()
             if not proc.is_main:
                 return {"log_dir": log_dir, "eval": None, "checkpoint": None}

@@ -193,3 +193,24 @@ def test_resume_refuses_a_buffer_saved_by_another_number_of_processes(tmp_path):
     attach(two_ranks, path, loaded, None)
     assert loaded["buffer"] == {"total_steps": 3}
     attach(one_rank, path, {"dagger_state": {"iteration": 5}}, None)  # nothing saved: nothing to do
+
+
+def test_parameter_digest_and_lost_peer_message():
+    state = {"actor_state_dict": {"w": torch.ones(2, 3), "n": torch.tensor(4)}, "optimizer_state_dict": {"lr": 1e-3}}
+    digest = distributed.state_digest(state)
+    same = {"optimizer_state_dict": {"lr": 1e-3}, "actor_state_dict": {"n": torch.tensor(4), "w": torch.ones(2, 3)}}
+    assert distributed.state_digest(same) == digest  # key order does not matter
+    flipped = {**state, "actor_state_dict": {**state["actor_state_dict"], "w": torch.ones(2, 3)}}
+    flipped["actor_state_dict"]["w"][1, 2] = torch.nextafter(torch.tensor(1.0), torch.tensor(2.0))  # one ulp
+    assert distributed.state_digest(flipped) != digest
+    gloo = RuntimeError("[/__w/pytorch/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:537] Read error "
+                        "[127.0.0.1]:6540: Connection reset by peer. This is typically caused by a remote worker")
+    assert distributed.is_lost_peer(gloo) and not distributed.is_lost_peer(RuntimeError("shape mismatch"))
+    info = distributed.ProcessInfo(rank=1, local_rank=1, world_size=2)
+    with pytest.raises(SystemExit) as exit_info, distributed.exit_on_lost_peer(info):
+        raise gloo
+    assert exit_info.value.code == ("error: rank 1: lost contact with another process of the job (Read error "
+                                    "[127.0.0.1]:6540: Connection reset by peer); training stopped. Checkpoints "
+                                    "written so far are complete; continue with --resume.")
+    with pytest.raises(RuntimeError, match="shape mismatch"), distributed.exit_on_lost_peer(info):
+        raise RuntimeError("shape mismatch")
