@@ -122,8 +122,9 @@ def stop_on_sigterm(info: ProcessInfo) -> None:
     ``SystemExit`` naming this rank. Checkpoints are written atomically, so none is left truncated."""
 
     def handler(signum, frame):  # noqa: ARG001  (signal handler signature)
-        raise SystemExit(f"error: rank {info.rank}: stopped by torchrun because another process of the job ended "
-                         "(see its message above); checkpoints written so far are complete, continue with --resume.")
+        raise SystemExit(f"error: rank {info.rank}: stopped by SIGTERM (torchrun stops every process when one of "
+                         "the job's ends: see its message above); checkpoints written so far are complete, continue "
+                         "with --resume.")
 
     signal.signal(signal.SIGTERM, handler)
 
