@@ -115,19 +115,16 @@ def load_policy(role: str, checkpoint: str | None, env: RslRlVecEnvWrapper, devi
     Raises:
         SystemExit: if no checkpoint is found or it does not hold this role's policy.
     """
-    from foundation.rsl_rl.play import check_policy_checkpoint
-
-    _, agent_cfg = load_task_cfgs(TASKS[role])
+    task = TASKS[role]
+    _, agent_cfg = load_task_cfgs(task)
     agent_cfg.device = device
-    try:
-        checkpoint = cli.find_checkpoint(agent_cfg.experiment_name, None, checkpoint)
-    except FileNotFoundError as err:
-        raise SystemExit(f"error: no {role} checkpoint: {err}") from None
-    check_policy_checkpoint(checkpoint, agent_cfg.runner_class_name, agent_cfg, allow_unsafe)
+    checkpoint = cli.find_checkpoint(agent_cfg.experiment_name, None, checkpoint,
+                                     expect={**cli.expected_checkpoint(agent_cfg.runner_class_name, task),
+                                             "role": f"{role} of task '{task}'"},
+                                     allow_unsafe=allow_unsafe)
     cli.without_dataset(agent_cfg, env.num_envs)
-    runner_cls = RUNNERS[agent_cfg.runner_class_name]
-    runner_cls.allow_unsafe_checkpoint = allow_unsafe
-    runner = runner_cls(env, to_rsl_rl_dict(agent_cfg), log_dir=None, device=device)
+    runner = RUNNERS[agent_cfg.runner_class_name](env, to_rsl_rl_dict(agent_cfg), log_dir=None, device=device,
+                                                  allow_unsafe_checkpoint=allow_unsafe)
     try:
         runner.load(checkpoint, map_location=device)
     except (CheckpointError, RuntimeError, ValueError) as err:
@@ -199,4 +196,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run_script(main)

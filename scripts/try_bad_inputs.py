@@ -81,6 +81,11 @@ def tries(tmp: str, teacher: str, student: str) -> list[tuple[str, str, str, lis
             ("cuda without a GPU", ["--device", "cuda:0"]),
             ("--resume with --eval_only", ["--resume", "--eval_only"]),
         ]],
+        *[("distributed", label, TRAIN, [*PPO, *args], env) for label, args, env in [
+            ("--distributed without torchrun", ["--distributed"], {}),
+            ("torchrun's variables without --distributed", [], {"WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0"}),
+            ("--distributed with --eval_only", ["--distributed", "--eval_only"], {}),
+        ]],
         *[("distillation config", label, TRAIN, [*DIS, "--max_iterations", "5", *args], {}) for label, args in [
             ("phase1_iterations > max_iterations", ["agent.algorithm.phase1_iterations=30"]),
             ("buffer smaller than one env step", ["agent.algorithm.max_buffer_size=8"]),

@@ -149,10 +149,11 @@ def resume_cfgs(args: argparse.Namespace, checkpoint: str, extra: dict[str, obje
     return env_cfg, agent_cfg
 
 
-def setup_torch(agent_cfg) -> None:
-    """Seed torch with ``agent.seed`` and, on the CPU, use ``agent.torch_threads`` threads (more oversubscribe a
-    small CPU: DESIGN.md §3 measured PPO 30x slower with 2 threads on 2 cores)."""
-    torch.manual_seed(agent_cfg.seed)
+def setup_torch(agent_cfg, rank: int = 0) -> None:
+    """Seed torch with ``agent.seed + rank`` (``rank``: the process of a data-parallel job, so each draws its own
+    random numbers) and, on the CPU, use ``agent.torch_threads`` threads (more oversubscribe a small CPU: DESIGN.md
+    §3 measured PPO 30x slower with 2 threads on 2 cores)."""
+    torch.manual_seed(agent_cfg.seed + rank)
     if agent_cfg.device == "cpu":
         torch.set_num_threads(agent_cfg.torch_threads)
 

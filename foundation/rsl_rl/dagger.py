@@ -14,6 +14,12 @@ state with the expert π*, aggregates all labelled states, and retrains the lear
   transitions for a feed-forward student, windows of ``burn_in + gradient_length`` steps for a recurrent one, run
   from a zero state and masked so they never cross an episode start (see ``AggregatedBuffer.sample_sequences``).
 
+Data-parallel (torchrun, ``multi_gpu_cfg`` set): every process keeps its own buffer of ``max_buffer_size``
+transitions (a shard of the dataset) on its own device and draws β and minibatches from its own random stream (seeded
+by rank); each optimiser step averages the gradients of all processes (all-reduce), the observation normaliser
+merges every process's statistics (rsl-rl's ``EmpiricalNormalization`` all-reduces them), and the iteration, hence
+the phase and β, advance in lockstep, so the student stays bit-identical on every process.
+
 Selected with ``algorithm.class_name = "foundation.rsl_rl.dagger:DAgger"``; rsl-rl is not modified.
 """
 
@@ -64,9 +70,10 @@ class DAgger(Distillation):
         burn_in: Steps that warm up the recurrent state before the trained steps (no loss on them).
         learning_rate, max_grad_norm, optimizer: Optimiser settings.
         loss_type: ``"mse"`` or ``"huber"`` behavior loss to the teacher's action.
-        save_buffer: Store the buffer in every checkpoint, so a resumed run loses no data.
+        save_buffer: Store the buffer in every checkpoint, so a resumed run loses no data (data-parallel: one
+            shard file per process, written by the runner; the checkpoint records how many).
         device: Training device.
-        multi_gpu_cfg: Must be None (multi-GPU DAgger is not supported).
+        multi_gpu_cfg: rsl-rl's ``{"global_rank", "local_rank", "world_size"}`` of a data-parallel run, or None.
 
     Raises:
         ValueError: on an invalid setting, naming it and the valid values.
@@ -92,14 +99,15 @@ class DAgger(Distillation):
             errors.append("num_gradient_steps, batch_size, gradient_length must be >= 1 and burn_in >= 0")
         if loss_type not in ("mse", "huber"):
             errors.append(f"loss_type must be 'mse' or 'huber', got {loss_type!r}")
-        if multi_gpu_cfg is not None:
-            errors.append("multi-GPU training is not supported by DAgger")
         if errors:
             raise ValueError("Invalid DAgger config: " + "; ".join(errors) + ".")
         # Distillation.__init__ is not called: it requires rsl-rl's RolloutStorage. These are the attributes its
         # inherited methods (train_mode, eval_mode, get_policy, compile, save/load helpers) rely on.
         self.device = device
-        self.is_multi_gpu = False
+        self.is_multi_gpu = multi_gpu_cfg is not None
+        self.gpu_global_rank = multi_gpu_cfg["global_rank"] if multi_gpu_cfg else 0
+        self.gpu_world_size = multi_gpu_cfg["world_size"] if multi_gpu_cfg else 1
+        self.grad_reduce_bucket_mb = 25.0  # rsl-rl's default bucket of reduce_parameters()
         self.student, self.teacher = student.to(device), teacher.to(device)
         self._raw_student, self._raw_teacher = self.student, self.teacher
         self.optimizer = resolve_optimizer(optimizer)(self.student.parameters(), lr=learning_rate)
@@ -178,7 +186,8 @@ class DAgger(Distillation):
 
     # -------------------------------------------------------------------------------------------- update
     def update(self) -> dict[str, float]:
-        """Train the student on minibatches from the whole buffer; returns ``{"behavior": mean loss}``."""
+        """Train the student on minibatches from the whole buffer (data-parallel: this process's shard, gradients
+        averaged over the processes); returns ``{"behavior": mean loss}`` (this process's minibatches)."""
         if self._steps_this_iteration > 0:
             self.student.update_normalization(self.buffer.newest(self._steps_this_iteration))
         total = 0.0
@@ -186,6 +195,8 @@ class DAgger(Distillation):
             loss = self._recurrent_loss() if self.student.is_recurrent else self._feedforward_loss()
             self.optimizer.zero_grad()
             loss.backward()
+            if self.is_multi_gpu:
+                self.reduce_parameters()
             if self.max_grad_norm:
                 nn.utils.clip_grad_norm_(self.student.parameters(), self.max_grad_norm)
             self.optimizer.step()
@@ -213,10 +224,13 @@ class DAgger(Distillation):
 
     # ----------------------------------------------------------------------------------------- checkpoints
     def save(self) -> dict:
-        """Models, optimiser, DAgger state (iteration, phase, β) and, with ``save_buffer``, the buffer."""
+        """Models, optimiser, DAgger state (iteration, phase, β) and, with ``save_buffer``, the buffer (data-parallel:
+        only the number of shards, ``dagger_state["buffer_shards"]``; each process's shard is its own file)."""
         saved = super().save()
         saved["dagger_state"] = {"iteration": self.iteration, "phase": self.phase, "beta": self.beta}
-        if self.save_buffer:
+        if self.save_buffer and self.is_multi_gpu:
+            saved["dagger_state"]["buffer_shards"] = self.gpu_world_size
+        elif self.save_buffer:
             saved["buffer"] = self.buffer.state_dict()
         return saved
 
@@ -253,7 +267,8 @@ class DAgger(Distillation):
                 self.buffer.load_state_dict(loaded_dict["buffer"])
             except ValueError as err:
                 raise CheckpointError(str(err)) from None
-        print(f"[DAgger] Loaded a distillation checkpoint at iteration {self.iteration}: phase {self.phase}, "
+        who = f"[DAgger] rank {self.gpu_global_rank}:" if self.is_multi_gpu else "[DAgger]"
+        print(f"{who} Loaded a distillation checkpoint at iteration {self.iteration}: phase {self.phase}, "
               f"β={self.beta:.2f}" + (f", buffer {len(self.buffer)}/{self.buffer.capacity} transitions restored."
                                       if restored else " (buffer not restored)."))
         return True
@@ -287,7 +302,9 @@ class DAgger(Distillation):
         capacity = alg_cfg.pop("max_buffer_size")
         buffer = AggregatedBuffer(capacity, env.num_envs, {g: obs[g].shape[-1] for g in groups}, env.num_actions,
                                   device)
-        print(f"[DAgger] Aggregated buffer: {buffer.capacity} transitions ({buffer.num_slots} env steps x "
+        shard = f" per process (rank {cfg['multi_gpu']['global_rank']} of {cfg['multi_gpu']['world_size']})" \
+            if cfg["multi_gpu"] else ""
+        print(f"[DAgger] Aggregated buffer{shard}: {buffer.capacity} transitions ({buffer.num_slots} env steps x "
               f"{env.num_envs} envs) on {buffer.device}, {buffer.memory_bytes:,} bytes ({buffer.memory_bytes / 2**20:.1f} MiB) "
               "preallocated.")
         return alg_class(student, teacher, buffer, device=device, multi_gpu_cfg=cfg["multi_gpu"], **alg_cfg)

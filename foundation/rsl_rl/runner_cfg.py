@@ -223,7 +223,9 @@ class DAggerAlgorithmCfg:
     """Two-phase DAgger (:class:`foundation.rsl_rl.dagger.DAgger`); see its docstring for every field.
 
     ``max_buffer_size`` is the capacity of the aggregated buffer in transitions (234 bytes each for point
-    control: 1e6 → 223 MiB, on the training device).
+    control: 1e6 → 223 MiB, on the training device), **per process**: a data-parallel run of K processes
+    (``--distributed``) holds K shards of this size, one on each process's device. ``batch_size`` is per process
+    too (the gradient averages K minibatches).
     """
 
     class_name: str = "foundation.rsl_rl.dagger:DAgger"

@@ -4,12 +4,14 @@
     python foundation/rsl_rl/train.py --task distillation [--checkpoint <teacher.pt>]
     python foundation/rsl_rl/train.py --task point_ctrl --resume [--max_iterations K] [overrides...]
     python foundation/rsl_rl/train.py --task point_ctrl --eval_only --checkpoint <model.pt>
+    torchrun --nproc_per_node=K foundation/rsl_rl/train.py --task point_ctrl --distributed [...]
 
 Writes ``<log root>/<experiment>/<timestamp>[_<run_name>]/`` (see ``cli``) with ``params/{env,agent}.yaml``,
 checkpoints (``model_<it>.pt``, ``best_model.pt``), ``run.json`` (written with the first checkpoint: the run is
 complete), TensorBoard events; prints a deterministic evaluation at the end. ``--resume`` continues a run in its own
 folder from its saved configs (command-line overrides on top, each change printed) and full training state, up to
-``max_iterations`` iterations in all.
+``max_iterations`` iterations in all. ``--distributed`` (under torchrun) trains data-parallel: every process runs
+``num_envs`` environments, rank 0 alone writes the run folder and evaluates (see ``distributed``).
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 
 import gymnasium as gym
+import torch.distributed as dist
 
 from foundation.envs import RslRlVecEnvWrapper
-from foundation.rsl_rl import cli
+from foundation.rsl_rl import cli, distributed
 from foundation.rsl_rl.checkpoints import RUN_MARKER, CheckpointError, CheckpointWriteError, load_checkpoint
 from foundation.rsl_rl.evaluation import evaluate
 from foundation.rsl_rl.runner import RUNNERS, LoggerStartError
@@ -52,9 +55,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--resume", action="store_true", help="Continue a run (--load_run/--checkpoint; default "
                                                               "the newest complete run) in its folder.")
     parser.add_argument("--eval_only", action="store_true", help="Only evaluate --checkpoint, then exit.")
+    parser.add_argument("--distributed", action="store_true", help="Data-parallel training in the processes "
+                        "started by torchrun (num_envs per process; NCCL on CUDA, one GPU per process; Gloo on CPU).")
     args = parser.parse_intermixed_args(argv)  # overrides may sit between flags
     if args.resume and args.eval_only:
         parser.error("--resume and --eval_only exclude each other")
+    if args.distributed and args.eval_only:
+        parser.error("--eval_only runs in one process: launch it with python, without torchrun and --distributed")
     return args
 
 
@@ -102,15 +109,43 @@ def resolve(args: argparse.Namespace):
     return env_cfg, agent_cfg, checkpoint
 
 
+def join_job(proc: distributed.ProcessInfo, env_cfg, agent_cfg) -> None:
+    """Make this process one of a data-parallel job: its device (``cuda:<local_rank>`` on CUDA), its env seed
+    (``env.seed + rank``), the process group, and a one-line exit when torchrun stops it. No-op for one process.
+
+    Raises:
+        cli.UsageError: if this node has fewer GPUs than processes.
+    """
+    if not proc.is_distributed:
+        return
+    try:
+        device = distributed.process_device(proc, agent_cfg.device)
+    except ValueError as err:
+        raise cli.UsageError(f"error: {err}") from None
+    env_cfg.sim.device = agent_cfg.device = device
+    env_cfg.seed += proc.rank
+    distributed.init_process_group(proc, device)
+    distributed.stop_on_sigterm(proc)
+    print(f"[distributed] rank {proc.rank} of {proc.world_size} (local rank {proc.local_rank}) on {device} "
+          f"({distributed.backend(device)}): {env_cfg.scene.num_envs} envs, env seed {env_cfg.seed}, torch seed "
+          f"{agent_cfg.seed + proc.rank}.", flush=True)
+
+
 def main(argv: list[str] | None = None) -> dict:
     """Run training (or evaluation); returns ``{"log_dir", "eval", "checkpoint"}`` (the evaluated checkpoint) for
-    scripts and tests.
+    scripts and tests. In a data-parallel job, ranks other than 0 return after training with ``eval`` and
+    ``checkpoint`` None.
 
     Raises:
         cli.UsageError: on a user mistake (message in ``code``; exit status 2 from the command line).
-        SystemExit: with a one-line message when a checkpoint cannot be written or wandb cannot be reached.
+        SystemExit: with a one-line message when a checkpoint cannot be written, wandb cannot be reached, or another
+            process of a data-parallel job died.
     """
     args = parse_args(argv)
+    try:
+        proc = distributed.process_info(args.distributed)
+    except ValueError as err:
+        raise cli.UsageError(f"error: {err}") from None
     env_cfg, agent_cfg, checkpoint = resolve(args)
     if args.resume:
         start = int(load_checkpoint(checkpoint, "cpu", args.allow_unsafe_checkpoint, mmap=True)["iter"]) + 1
@@ -119,7 +154,8 @@ def main(argv: list[str] | None = None) -> dict:
                                  f"{agent_cfg.max_iterations} iterations; resume with --max_iterations > {start} "
                                  "to train further.")
     cli.check_wandb(agent_cfg)
-    cli.setup_torch(agent_cfg)
+    join_job(proc, env_cfg, agent_cfg)
+    cli.setup_torch(agent_cfg, rank=proc.rank)
     if args.eval_only:
         cli.without_dataset(agent_cfg, env_cfg.scene.num_envs)
     if env_cfg.scene.num_envs > MANY_ENVS:
@@ -129,10 +165,11 @@ def main(argv: list[str] | None = None) -> dict:
     cli.check_obs_groups(agent_cfg, list(env.unwrapped.observation_sizes()))
 
     log_dir = None
-    if args.resume:
+    if args.resume and proc.is_main:
         log_dir = cli.prepare_resume_dir(checkpoint)
-    elif not args.eval_only:  # the run folder is created only once every input has been checked
+    elif not args.eval_only and proc.is_main:  # the run folder is created only once every input has been checked
         log_dir = cli.new_run_dir(agent_cfg.experiment_name, agent_cfg.run_name)
+    log_dir = distributed.broadcast_object(log_dir, proc)  # created once, by rank 0
     run_info = {"task": args.task, "env_entry_point": gym.spec(args.task).entry_point,
                 "experiment_name": agent_cfg.experiment_name, "env_cfg": to_dict(env_cfg),
                 "agent_cfg": to_dict(agent_cfg)}
@@ -144,10 +181,11 @@ def main(argv: list[str] | None = None) -> dict:
         try:
             runner.load(checkpoint, map_location=agent_cfg.device, resume=args.resume)
         except (CheckpointError, RuntimeError, ValueError, KeyError) as err:
-            if log_dir is not None and not args.resume and not os.path.exists(os.path.join(log_dir, RUN_MARKER)):
+            if log_dir is not None and proc.is_main and not args.resume \
+                    and not os.path.exists(os.path.join(log_dir, RUN_MARKER)):
                 shutil.rmtree(log_dir, ignore_errors=True)  # the empty folder this run has just created
             raise cli.UsageError(f"error: cannot load '{checkpoint}': {err}") from None
-    if log_dir is not None:
+    if log_dir is not None and proc.is_main:
         save_yaml(env_cfg, os.path.join(log_dir, "params", "env.yaml"))
         save_yaml(agent_cfg, os.path.join(log_dir, "params", "agent.yaml"))
         print(f"[info] Logging to {log_dir}")
@@ -155,12 +193,13 @@ def main(argv: list[str] | None = None) -> dict:
     ev = agent_cfg.eval
     if not args.eval_only:
         runner.add_git_repo_to_log(__file__)
-        if ev.interval > 0:
+        if ev.interval > 0 and proc.is_main:
             runner.attach_evaluation(build_env(args.task, env_cfg, ev.num_episodes), ev.interval,
                                      seed=agent_cfg.seed + 1, distance_weight=ev.distance_weight)
         start = time.time()
         try:
-            runner.learn(agent_cfg.max_iterations - runner.current_learning_iteration, init_at_random_ep_len=True)
+            with distributed.exit_on_lost_peer(proc):
+                runner.learn(agent_cfg.max_iterations - runner.current_learning_iteration, init_at_random_ep_len=True)
         except CheckpointWriteError as err:
             raise SystemExit(f"error: {err}") from None
         except LoggerStartError as err:
@@ -169,6 +208,12 @@ def main(argv: list[str] | None = None) -> dict:
             raise SystemExit(f"error: {err}. Set WANDB_MODE=offline to log offline and `wandb sync` later, or "
                              "use --logger tensorboard.") from None
         print(f"[info] Training took {time.time() - start:.1f} s")
+        if proc.is_distributed:
+            with distributed.exit_on_lost_peer(proc):
+                distributed.check_in_sync(runner.alg.save(), proc)
+            dist.destroy_process_group()
+            if not proc.is_main:
+                return {"log_dir": log_dir, "eval": None, "checkpoint": None}
         best = os.path.join(log_dir, "best_model.pt")
         if os.path.exists(best):
             runner.load(best, map_location=agent_cfg.device)
