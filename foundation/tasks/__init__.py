@@ -8,7 +8,7 @@ from __future__ import annotations
 import gymnasium as gym
 from rsl_rl.utils import resolve_callable
 
-from foundation.tasks import point_ctrl  # noqa: F401  (registers the point-control tasks)
+from foundation.tasks import gear_assembly, point_ctrl  # noqa: F401  (registers the tasks)
 
 def registered_tasks() -> list[str]:
     """Ids of every task registered by this package."""

@@ -1,0 +1,64 @@
+"""rsl-rl runner configs of the gear-assembly task: PPO teacher on ``teacher``, DAgger GRU student on ``policy``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from foundation.rsl_rl.runner_cfg import (DAggerAlgorithmCfg, DistillationRunnerCfg, DistributionCfg, EvalCfg, ModelCfg,
+                                          PpoAlgorithmCfg, PpoRunnerCfg)
+
+
+def _teacher_model() -> ModelCfg:
+    """[256, 128, 64] ELU MLP with observation normalisation: Isaac Lab's gear-assembly MLP head (its LSTM dropped:
+    the privileged ``teacher`` group is Markov). Initial std 0.5 of the [-1, 1] action: with 1.0 a third of the random
+    actions would be clipped at full scale, jerking the held gear rather than exploring."""
+    return ModelCfg(hidden_dims=[256, 128, 64], activation="elu", obs_normalization=True,
+                    distribution_cfg=DistributionCfg(init_std=0.5))
+
+
+@dataclass
+class GearAssemblyPpoRunnerCfg(PpoRunnerCfg):
+    """PPO teacher for a CPU budget of one to two hours.
+
+    The physics dominates: 12 physics steps of this contact-rich scene per policy step ran at 420–680 env-steps/s at
+    16–256 envs with random actions on the 2-core CPU under heavy load from other jobs (``scripts/benchmark_env.py
+    --task gear_assembly``), and a 40-iteration run at 64 envs collected and learned ~450 env-steps/s. 256 envs ×
+    24 steps per iteration (6144 env-steps, 0.8 s of the 8 s episode) × 300 iterations ≈ 1.8 M env-steps ≈ 1–2 h.
+    lr 5e-4 adaptive (KL 0.008), γ 0.99, λ 0.95: Isaac Lab's gear-assembly values; 5 epochs × 4 minibatches of 1536
+    (Isaac Lab: 8 × 16 of a 4096 × 128 batch). Periodic evaluation on 128 episodes every 50 iterations (one 240-step
+    episode of 128 envs, ~30 k env-steps, each), the final one on 1024.
+    """
+
+    experiment_name: str = "gear_assembly"
+    num_steps_per_env: int = 24
+    max_iterations: int = 300
+    save_interval: int = 50
+    actor: ModelCfg = field(default_factory=_teacher_model)
+    critic: ModelCfg = field(default_factory=lambda: ModelCfg(hidden_dims=[256, 128, 64], activation="elu",
+                                                              obs_normalization=True, distribution_cfg=None))
+    algorithm: PpoAlgorithmCfg = field(default_factory=lambda: PpoAlgorithmCfg(desired_kl=0.008))
+    eval: EvalCfg = field(default_factory=lambda: EvalCfg(interval=50, num_episodes=128, final_num_episodes=1024))
+
+
+@dataclass
+class GearAssemblyDistillationRunnerCfg(DistillationRunnerCfg):
+    """DAgger GRU student on the deployable ``policy`` group alone; teacher = the PPO actor above (mirrored exactly).
+
+    The GRU (hidden 128) sees no gear pose and only a shaft estimate with a per-episode bias: what it must infer
+    over time (contact through the wrist wrench and the joint motion) is what the recurrence is for. 30 teacher-driven
+    phase-1 iterations, 150 in all (~0.9 M env-steps, 30–60 min at the teacher's throughput); buffer of 1M transitions
+    (~0.45 GB of float32 at 43 + 58 observation floats and 2 × 4 actions each); windows of 8 burn-in + 24 steps.
+    """
+
+    experiment_name: str = "gear_assembly_distillation"
+    teacher_experiment_name: str = "gear_assembly"
+    num_steps_per_env: int = 24
+    max_iterations: int = 150
+    save_interval: int = 50
+    student: ModelCfg = field(default_factory=lambda: ModelCfg(
+        class_name="RNNModel", hidden_dims=[256, 128], activation="elu", obs_normalization=True, rnn_type="gru",
+        rnn_hidden_dim=128, rnn_num_layers=1, distribution_cfg=DistributionCfg(init_std=0.05, learn_std=False)))
+    teacher: ModelCfg = field(default_factory=_teacher_model)
+    algorithm: DAggerAlgorithmCfg = field(default_factory=lambda: DAggerAlgorithmCfg(
+        phase1_iterations=30, max_buffer_size=1_000_000, gradient_length=24, burn_in=8))
+    eval: EvalCfg = field(default_factory=lambda: EvalCfg(interval=50, num_episodes=128, final_num_episodes=1024))
