@@ -44,6 +44,8 @@ VENV_DIR = REPO / ".venv-usd"
 #: Asset name (folder under USD/) -> MJCF file, relative to the repository root.
 ASSETS: dict[str, str] = {
     "crazyflie": "foundation/assets/crazyflie/cf2x.xml",
+    "franka_emika_panda": "foundation/assets/franka_emika_panda/panda.xml",
+    "gear_assembly": "foundation/assets/gear_assembly/scene.xml",
 }
 #: Everything installed in the converter's environment: mujoco-usd-converter 0.8.0 and the exact versions pip
 #: resolved for it (``pip freeze`` of a fresh environment, 2026-11-29).
