@@ -9,23 +9,12 @@ success predicate in ``success.py``, the scripted insertion controller in ``scri
 ``harness.py``.
 """
 
-import gymnasium as gym
+from foundation.tasks.registry import register_task
 
 _ENV = "foundation.tasks.gear_assembly.gear_assembly_env"
 _AGENTS = "foundation.tasks.gear_assembly.agents"
 
-gym.register(
-    id="gear_assembly",
-    entry_point=f"{_ENV}:GearAssemblyEnv",
-    disable_env_checker=True,
-    kwargs={"env_cfg_entry_point": f"{_ENV}:GearAssemblyEnvCfg",
-            "rsl_rl_cfg_entry_point": f"{_AGENTS}:GearAssemblyPpoRunnerCfg"},
-)
+register_task("gear_assembly", _ENV, "GearAssemblyEnv", "GearAssemblyEnvCfg", f"{_AGENTS}:GearAssemblyPpoRunnerCfg")
 # The same environment with the student-distillation runner: `train.py --task gear_assembly_distillation`.
-gym.register(
-    id="gear_assembly_distillation",
-    entry_point=f"{_ENV}:GearAssemblyEnv",
-    disable_env_checker=True,
-    kwargs={"env_cfg_entry_point": f"{_ENV}:GearAssemblyEnvCfg",
-            "rsl_rl_cfg_entry_point": f"{_AGENTS}:GearAssemblyDistillationRunnerCfg"},
-)
+register_task("gear_assembly_distillation", _ENV, "GearAssemblyEnv", "GearAssemblyEnvCfg",
+              f"{_AGENTS}:GearAssemblyDistillationRunnerCfg")
