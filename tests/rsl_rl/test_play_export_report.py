@@ -286,3 +286,47 @@ def test_play_figure8_reports_tracking_error(teacher_run, tmp_path, monkeypatch)
                 "--no_video", "--figure8", "--settle_time", "0.1", "env.episode_length_s=1.0"])
     tracking = out["tracking"]
     assert tracking["samples"] > 0 and 0.0 <= tracking["mean_m"] <= tracking["p95_m"] <= tracking["max_m"]
+
+
+@pytest.mark.filterwarnings("ignore:.*torch.jit.load.*:DeprecationWarning")
+def test_export_gru_student_at_batch_three_and_after_reset(student_run, tmp_path):
+    """ONNX with a dynamic batch of 3 robots, one of which starts a new episode mid-sequence (its h_in zeroed), and
+    TorchScript's ``reset()`` after a few steps: both equal the PyTorch policy reset the same way, to 1e-5."""
+    import onnxruntime as ort
+
+    from foundation.rsl_rl.export import export_policy
+
+    policy, sizes = _load_policy("distillation", student_run["checkpoint"])
+    paths = export_policy(policy, str(tmp_path), sizes)
+    io = json.loads(pathlib.Path(paths["io"]).read_text())
+    assert io["onnx"]["inputs"][0]["shape"][0] == "batch"
+    rec = io["recurrent"]
+    session = ort.InferenceSession(paths["onnx"], providers=["CPUExecutionProvider"])
+    gen = torch.Generator().manual_seed(2)
+    obs_seq = [torch.randn(3, policy.obs_dim, generator=gen) for _ in range(6)]
+
+    policy.reset()
+    h = np.zeros((rec["num_layers"], 3, rec["hidden_size"]), dtype=np.float32)
+    for t, obs in enumerate(obs_seq):
+        if t == 3:  # robot 1 starts a new episode
+            h[:, 1] = 0.0
+            with torch.inference_mode():
+                policy.reset(dones=torch.tensor([0, 1, 0]))
+        with torch.inference_mode():
+            expected = policy(_obs_dict(policy, sizes, obs)).numpy()
+        onnx_actions, h = session.run(None, {"obs": obs.numpy(), "h_in": h})
+        np.testing.assert_allclose(onnx_actions, expected, atol=1e-5, rtol=0)
+    assert np.abs(h[:, 0] - h[:, 1]).max() > 1e-4  # the reset made a difference
+
+    jit = torch.jit.load(paths["torchscript"])
+    policy.reset()
+    with torch.inference_mode():
+        first = policy(_obs_dict(policy, sizes, obs_seq[0][:1])).numpy()
+    with torch.no_grad():
+        for obs in obs_seq[1:4]:
+            jit(obs[:1])
+        jit.reset()
+        after_reset = jit(obs_seq[0][:1]).numpy()
+        carried = jit(obs_seq[0][:1]).numpy()
+    np.testing.assert_allclose(after_reset, first, atol=1e-5, rtol=0)
+    assert np.abs(carried - first).max() > 1e-5  # without the reset the answer differs
