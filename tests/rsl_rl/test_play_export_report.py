@@ -285,7 +285,42 @@ def test_play_figure8_reports_tracking_error(teacher_run, tmp_path, monkeypatch)
     out = main(["--task", "point_ctrl", "--checkpoint", teacher_run["checkpoint"], "--num_envs", "2",
                 "--no_video", "--figure8", "--settle_time", "0.1", "env.episode_length_s=1.0"])
     tracking = out["tracking"]
-    assert tracking["samples"] > 0 and 0.0 <= tracking["mean_m"] <= tracking["p95_m"] <= tracking["max_m"]
+    # The CLI wiring: a summary of samples taken after the settling time (5 of the 50 steps of each episode).
+    assert set(tracking) == {"mean_m", "p95_m", "max_m", "samples"}
+    assert 0 < tracking["samples"] <= 2 * (50 - 5)
+
+
+def test_figure8_tracking_error_of_a_hovering_drone_is_its_distance_to_the_moving_goal():
+    """A drone that hovers exactly where it starts, (0, 0, 1) (trim command, instantaneous rotors, nominal
+    airframe, level start at rest), tracks a figure-8 at height 1 m: the error at episode time t is then
+    |(A sin ωt, A sin ωt cos ωt)|, known by hand at every recorded step (t = 0.1 .. 0.98 s, after the settling
+    time, before the episode ends)."""
+    from foundation.envs import RslRlVecEnvWrapper
+    from foundation.rsl_rl.play import rollout
+    from foundation.rsl_rl.trajectories import Figure8
+    from tests.conftest import make_point_ctrl_env
+
+    env = RslRlVecEnvWrapper(make_point_ctrl_env(
+        2, episode_length_s=1.0, robot__mass_range_kg=(0.027, 0.027), robot__thrust_to_weight_range=(2.25, 2.25),
+        robot__motor_tau_s=1e-9, init__max_tilt_rad=0.0, init__max_lin_vel_mps=0.0, init__max_ang_vel_radps=0.0))
+
+    class Trim(torch.nn.Module):
+        def forward(self, obs):
+            return torch.full((2, 4), 2.0 / 2.25 - 1.0)
+
+        def reset(self, dones=None):
+            pass
+
+    result, tracking = rollout(env, Trim(), episodes=2, figure8=Figure8(amplitude_m=1.5, period_s=4.0,
+                                                                        height_m=1.0), settle_time=0.1)
+    assert result.num_episodes == 2 and result.crash_rate == 0.0
+    t = torch.arange(5, 50, dtype=torch.float64) * 0.02
+    phase = 2 * np.pi / 4.0 * t
+    expected = (1.5 * torch.sin(phase) * torch.sqrt(1 + torch.cos(phase) ** 2)).repeat(2)
+    assert tracking["samples"] == len(expected) == 90
+    assert tracking["mean_m"] == pytest.approx(expected.mean().item(), abs=1e-4)
+    assert tracking["max_m"] == pytest.approx(expected.max().item(), abs=1e-4)
+    assert tracking["p95_m"] == pytest.approx(np.percentile(expected.numpy(), 95), abs=1e-4)
 
 
 @pytest.mark.filterwarnings("ignore:.*torch.jit.load.*:DeprecationWarning")
