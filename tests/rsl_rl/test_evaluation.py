@@ -160,9 +160,21 @@ def test_from_outcomes_aggregates_per_episode_results():
     assert r.final_distance_m == pytest.approx(0.56 / 3)
     assert r.as_log("Eval") == {"Eval/success_rate": 0.5, "Eval/crash_rate": 0.25,
                                 "Eval/final_distance": pytest.approx(0.56 / 3)}
-    assert math.isnan(EvalResult.from_outcomes(torch.zeros(0, dtype=torch.bool), torch.zeros(0, dtype=torch.bool),
-                                               torch.zeros(0)).success_rate)
-    assert "success 50.00 %" in str(r) and "crash 25.00 %" in str(r)
+    assert str(r) == "success 50.00 %, crash 25.00 %, final distance 18.67 cm over 4 episodes"
+
+
+def test_from_outcomes_of_no_one_or_only_crashed_episodes():
+    empty = EvalResult.from_outcomes(torch.zeros(0, dtype=torch.bool), torch.zeros(0, dtype=torch.bool),
+                                     torch.zeros(0))
+    assert empty.num_episodes == 0
+    assert all(math.isnan(v) for v in (empty.success_rate, empty.crash_rate, empty.final_distance_m))
+    one = EvalResult.from_outcomes(torch.tensor([True]), torch.tensor([False]), torch.tensor([0.03]))
+    assert (one.success_rate, one.crash_rate, one.num_episodes) == (1.0, 0.0, 1)
+    assert one.final_distance_m == pytest.approx(0.03)
+    crashed = EvalResult.from_outcomes(torch.tensor([False, False]), torch.tensor([True, True]),
+                                       torch.tensor([0.5, 0.7]))
+    assert (crashed.success_rate, crashed.crash_rate, crashed.num_episodes) == (0.0, 1.0, 2)
+    assert math.isnan(crashed.final_distance_m) and crashed.score(1.0) == -math.inf
 
 
 # ----------------------------------------------------------------------------------------- best-model selection
