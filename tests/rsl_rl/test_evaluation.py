@@ -324,3 +324,27 @@ def test_a_distillation_runs_best_model_is_chosen_by_evaluating_the_student(tmp_
     assert best["infos"]["eval"]["success_rate"] == 0.0 and best["infos"]["iter"] == 4
     assert "student_state_dict" in best and "buffer" not in best
     assert alg.student.training and alg.teacher.training is False  # back in training mode (teacher stays eval)
+
+
+# ------------------------------------------------------------------------------------------------- train.py seeds
+def test_train_py_selects_and_reports_on_seeds_apart_from_training(log_dir, monkeypatch):
+    """A 2-iteration PPO run with --seed 5: both periodic evaluations (which pick best_model.pt) run on the same
+    episodes (seed 6), the final report of best_model.pt on another seed (7), none on the training seed."""
+    from foundation.rsl_rl import runner as runner_module
+    from foundation.rsl_rl import train
+    from tests.conftest import TINY_RUN
+
+    seeds = {"periodic": [], "final": []}
+
+    def recording(kind):
+        def wrapped(policy, env, seed=None):
+            seeds[kind].append(seed)
+            return evaluate(policy, env, seed=seed)
+        return wrapped
+
+    monkeypatch.setattr(runner_module, "evaluate", recording("periodic"))
+    monkeypatch.setattr(train, "evaluate", recording("final"))
+    out = train.main(["--task", "point_ctrl", "--num_envs", "16", "--max_iterations", "2", "--seed", "5", *TINY_RUN,
+                      "agent.eval.interval=1"])
+    assert seeds == {"periodic": [6, 6], "final": [7]}
+    assert out["checkpoint"].endswith("best_model.pt") and out["eval"].num_episodes == 16
