@@ -296,3 +296,55 @@ def test_success_is_within_0_1_m_at_the_end_and_not_crashed():
     assert extras["log"]["Episode_Metric/success"] == pytest.approx(3 / 7)
     assert extras["log"]["Episode_Metric/crash"] == pytest.approx(1 / 7)
     assert extras["log"]["Episode_Metric/final_distance"] == pytest.approx(distance[:6].mean(), abs=1e-6)
+
+
+# ------------------------------------------------------------------------------------------------ initial states
+def test_episodes_start_from_the_configured_ranges():
+    """256 resets: start at (0, 0, 1) m, roll and pitch (Isaac Lab's extrinsic x-y-z Euler angles, R = Rz Ry Rx)
+    within ±30°, yaw over ±180°, velocity within ±0.2 m/s, body rates within ±0.5 rad/s, goal x, y within ±2 m and z
+    within [0.5, 1.5] m, each spread over its range (both signs seen)."""
+    import mujoco
+
+    n = 256
+    env = make_point_ctrl_env(n, **EXACT)
+    qpos = env.sim.qpos[:, :7].double().numpy()
+    qvel = env.sim.qvel[:, :6].double().numpy()
+    np.testing.assert_allclose(qpos[:, :3] - env.sim.env_origins.double().numpy(), np.tile([0, 0, 1.0], (n, 1)),
+                               atol=1e-9)
+    rot = np.zeros((n, 9))
+    for i in range(n):
+        mujoco.mju_quat2Mat(rot[i], qpos[i, 3:7])
+    rot = rot.reshape(n, 3, 3)
+    roll = np.degrees(np.arctan2(rot[:, 2, 1], rot[:, 2, 2]))
+    pitch = np.degrees(-np.arcsin(rot[:, 2, 0]))
+    yaw = np.degrees(np.arctan2(rot[:, 1, 0], rot[:, 0, 0]))
+    goal = env.debug_markers()["goal"].double().numpy()
+
+    def spread(x, low, high):
+        assert x.min() >= low - 1e-6 and x.max() <= high + 1e-6
+        assert x.min() < low + 0.2 * (high - low) and x.max() > high - 0.2 * (high - low)
+
+    for angle in (roll, pitch):
+        spread(angle, -30.0, 30.0)
+    spread(yaw, -180.0, 180.0)
+    for k in range(3):
+        spread(qvel[:, k], -0.2, 0.2)
+        spread(qvel[:, 3 + k], -0.5, 0.5)
+    spread(goal[:, 0], -2.0, 2.0)
+    spread(goal[:, 1], -2.0, 2.0)
+    spread(goal[:, 2], 0.5, 1.5)
+
+
+def test_episode_reward_logs_are_the_episode_sums_per_second():
+    """One-step episodes: each ``Episode_Reward/<term>`` is the mean over the finished envs of that term's reward in
+    the episode, divided by the episode length in seconds; together they add up to the mean step reward."""
+    env = make_point_ctrl_env(8, seed=4, **{**EXACT, "episode_length_s": DT})
+    _, reward, _, time_outs, extras = env.step(torch.zeros(8, 4))
+    assert time_outs.all()
+    log = extras["log"]
+    names = ["distance_coarse", "distance_fine", "lin_vel", "ang_vel", "crash"]
+    assert {f"Episode_Reward/{k}" for k in names} <= set(log)
+    total = sum(log[f"Episode_Reward/{k}"] for k in names) * DT
+    assert total == pytest.approx(reward.mean().item(), rel=1e-5)
+    assert log["Episode_Reward/distance_coarse"] > 0 and log["Episode_Reward/lin_vel"] < 0
+    assert log["Episode_Reward/crash"] == 0.0
