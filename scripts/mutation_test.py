@@ -57,8 +57,8 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
     "runner": (["foundation/rsl_rl/runner.py"],
                ["tests/rsl_rl/test_evaluation.py", "tests/rsl_rl/test_checkpoint.py"]),
     "dagger": (["foundation/rsl_rl/dagger.py"],
-               ["tests/rsl_rl/test_dagger_recurrent.py", "tests/rsl_rl/test_dagger.py",
-                "tests/rsl_rl/test_evaluation.py"]),
+               ["tests/rsl_rl/test_dagger_recurrent.py", "tests/rsl_rl/test_dagger_settings.py",
+                "tests/rsl_rl/test_dagger.py", "tests/rsl_rl/test_evaluation.py"]),
     "aggregated_buffer": (["foundation/rsl_rl/aggregated_buffer.py"],
                           ["tests/rsl_rl/test_aggregated_buffer.py", "tests/rsl_rl/test_dagger_recurrent.py"]),
 }
