@@ -26,7 +26,7 @@ What is and is not mutated, which matters for reading the numbers:
 For each module, the repository (without ``.git`` and ``logs``) is copied to a temporary folder, a ``setup.cfg``
 with a ``[mutmut]`` section is written there (``only_mutate`` = the module's files, test selection = the fast tests
 that cover the module), and ``mutmut run`` runs there; the working tree is never modified. Kill rate =
-(killed + timeout) / all mutants; "no tests" (no selected test executes the mutated function) counts as surviving."""
+(killed + timeout) / all mutants, with timeouts also reported apart; "no tests" (no selected test executes the mutated function) counts as surviving."""
 
 from __future__ import annotations
 
@@ -73,13 +73,19 @@ def copy_repo(dest: pathlib.Path) -> None:
 DO_NOT_MUTATE_PATTERNS = [r"^\s*f?[\"']", r"\braise\b", r"\bprint\(", r"errors\.append\("]
 
 
+#: A mutant "times out" after this multiple of its tests' clean duration plus this many seconds (mutmut's defaults,
+#: 15 and 1 s, turned ordinary mutants into timeouts when the machine was loaded by other jobs and this ran niced).
+TIMEOUT_MULTIPLIER, TIMEOUT_CONSTANT_S = 100.0, 60.0
+
+
 def write_config(root: pathlib.Path, mutate: list[str], tests: list[str]) -> None:
     """The ``[mutmut]`` section of ``setup.cfg`` in the copy; removes ``@torch.inference_mode()`` from the mutated
     files (mutmut does not mutate functions under other decorators)."""
     for path in mutate:
         file = root / path
         file.write_text(re.sub(r"(?m)^\s*@torch\.inference_mode\(\)\n", "", file.read_text()))
-    lines = ["[mutmut]", "source_paths = foundation/", "process_isolation = forkserver", "only_mutate ="]
+    lines = ["[mutmut]", "source_paths = foundation/", "process_isolation = forkserver",
+             f"timeout_multiplier = {TIMEOUT_MULTIPLIER}", f"timeout_constant = {TIMEOUT_CONSTANT_S}", "only_mutate ="]
     lines += [f"    {p}" for p in mutate] + ["pytest_add_cli_args_test_selection ="] + [f"    {t}" for t in tests]
     lines += ["do_not_mutate_patterns ="] + [f"    {p}" for p in DO_NOT_MUTATE_PATTERNS]
     (root / "setup.cfg").write_text("\n".join(lines) + "\n")
@@ -162,8 +168,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{row['seconds']:.0f} s)", flush=True)
         for key in row["survivors"]:
             print(f"    survivor {key}" + (f"\n{row['diffs'][key]}\n" if row["diffs"] else ""), flush=True)
-    if args.json:
-        pathlib.Path(args.json).write_text(json.dumps(rows, indent=2))
+        if args.json:  # after every module: a long run stopped half-way keeps what it measured
+            pathlib.Path(args.json).write_text(json.dumps(rows, indent=2))
     return 0
 
 
