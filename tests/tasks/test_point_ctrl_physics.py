@@ -348,3 +348,22 @@ def test_episode_reward_logs_are_the_episode_sums_per_second():
     assert total == pytest.approx(reward.mean().item(), rel=1e-5)
     assert log["Episode_Reward/distance_coarse"] > 0 and log["Episode_Reward/lin_vel"] < 0
     assert log["Episode_Reward/crash"] == 0.0
+
+
+# ------------------------------------------------------------------------------------------- noise, bad configs
+def test_sensor_noise_of_each_policy_channel_has_its_configured_scale():
+    """policy - teacher on the first 9 entries: position 1 cm, velocity 5 cm/s, gyro 0.02 rad/s, per channel."""
+    env = make_point_ctrl_env(512, **EXACT)
+    obs = env._get_observations()
+    deviation = (obs["policy"][:, :9] - obs["teacher"][:, :9]).double()
+    expected = torch.tensor([0.01] * 3 + [0.05] * 3 + [0.02] * 3, dtype=torch.float64)
+    ratio = deviation.std(dim=0) / expected
+    assert ((ratio > 0.85) & (ratio < 1.15)).all(), ratio
+    assert (deviation.mean(dim=0).abs() < 0.2 * expected).all()
+
+
+def test_configs_the_task_cannot_run_are_refused():
+    with pytest.raises(ValueError, match="22-D 'policy' observation and 4 actions"):
+        make_point_ctrl_env(1, observation_space=28)
+    with pytest.raises(ValueError, match="MJCF mass 0.027 kg .* differs from robot.mass_kg=0.03"):
+        make_point_ctrl_env(1, robot__mass_kg=0.03)
