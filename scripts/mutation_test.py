@@ -31,6 +31,7 @@ that cover the module), and ``mutmut run`` runs there; the working tree is never
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import pathlib
@@ -62,6 +63,27 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
     "aggregated_buffer": (["foundation/rsl_rl/aggregated_buffer.py"],
                           ["tests/rsl_rl/test_aggregated_buffer.py", "tests/rsl_rl/test_dagger_recurrent.py"]),
 }
+
+#: ``--core``: only the functions where a silent bug changes results (the rest, e.g. constructors' tensor
+#: allocation and argument checks, is left out to fit a run into a working session on a loaded 2-core machine).
+#: ``Class.method`` or ``function``.
+CORE_FUNCTIONS: dict[str, list[str]] = {
+    "point_ctrl": ["PointCtrlEnv._pre_physics_step", "PointCtrlEnv._apply_action", "PointCtrlEnv._root_pos",
+                   "PointCtrlEnv._root_quat", "PointCtrlEnv.distance_to_goal", "PointCtrlEnv._get_observations",
+                   "PointCtrlEnv._get_rewards", "PointCtrlEnv._get_dones"],
+    "dagger": ["beta_at", "DAgger.act", "DAgger.process_env_step", "DAgger.update", "DAgger._feedforward_loss",
+               "DAgger._recurrent_loss", "DAgger.save", "DAgger.load"],
+    "aggregated_buffer": ["AggregatedBuffer.extend", "AggregatedBuffer.sample_transitions",
+                          "AggregatedBuffer.sample_sequences", "AggregatedBuffer._sample_positions",
+                          "AggregatedBuffer.newest", "AggregatedBuffer.load_state_dict"],
+}
+
+
+def mutant_patterns(name: str, core: bool) -> list[str]:
+    """mutmut mutant-name globs of the module's core functions (``[]``: every mutant)."""
+    if not core or name not in CORE_FUNCTIONS:
+        return []
+    return [f"*ǁ{f.replace('.', 'ǁ')}__mutmut_*" if "." in f else f"*.x_{f}__mutmut_*" for f in CORE_FUNCTIONS[name]]
 
 
 def copy_repo(dest: pathlib.Path) -> None:
@@ -107,8 +129,9 @@ def classify(code: int | None) -> str:
     return status_by_exit_code.get(code, f"exit code {code}")
 
 
-def run_module(name: str, max_children: int, show: bool) -> dict:
+def run_module(name: str, max_children: int, show: bool, core: bool) -> dict:
     mutate, tests = MODULES[name]
+    patterns = mutant_patterns(name, core)
     with tempfile.TemporaryDirectory(prefix=f"mutation_{name}_") as tmp:
         root = pathlib.Path(tmp) / "repo"
         copy_repo(root)
@@ -116,13 +139,15 @@ def run_module(name: str, max_children: int, show: bool) -> dict:
         env = {**os.environ, "PYTHONPATH": "",  # the mutated copy, never the editable install, must be imported
                "WARP_CACHE_PATH": os.environ.get("WARP_CACHE_PATH", os.path.expanduser("~/.cache/foundation/warp"))}
         start = time.time()
-        proc = subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children)],
+        proc = subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children), *patterns],
                               cwd=root, env=env, capture_output=True, text=True)
         elapsed = time.time() - start
         if not (root / "mutants").is_dir() or proc.returncode not in (0, 1):
             print(proc.stdout[-4000:], proc.stderr[-4000:])
             raise SystemExit(f"error: mutmut failed on module {name} (exit code {proc.returncode})")
         codes = results(root, mutate)
+        if patterns:
+            codes = {k: v for k, v in codes.items() if any(fnmatch.fnmatch(k, p) for p in patterns)}
         status = {k: classify(v) for k, v in codes.items()}
         counts: dict[str, int] = {}
         for s in status.values():
@@ -135,7 +160,7 @@ def run_module(name: str, max_children: int, show: bool) -> dict:
                 diff = subprocess.run([sys.executable, "-m", "mutmut", "show", key], cwd=root, env=env,
                                       capture_output=True, text=True)
                 diffs[key] = f"[{status[key]}]\n{diff.stdout.strip()}"
-        return {"module": name, "total": len(codes), "killed": killed, "counts": counts, "seconds": elapsed,
+        return {"module": name, "core_only": bool(patterns), "total": len(codes), "killed": killed, "counts": counts, "seconds": elapsed,
                 "survivors": survivors, "diffs": diffs, "status": status}
 
 
@@ -145,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="List the modules, their files and tests, then exit.")
     parser.add_argument("--max_children", type=int, default=2, help="Mutants tested in parallel.")
     parser.add_argument("--show_survivors", action="store_true", help="Print the diff of every surviving mutant.")
+    parser.add_argument("--core", action="store_true",
+                        help="Mutate only each module's CORE_FUNCTIONS (where one is listed).")
     parser.add_argument("--json", help="Also write the results to this JSON file.")
     args = parser.parse_args(argv)
     unknown = [m for m in args.modules if m not in MODULES]
@@ -153,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         for name, (mutate, tests) in MODULES.items():
             print(f"{name:18s} {', '.join(mutate)}  ← {', '.join(tests)}")
+            if name in CORE_FUNCTIONS:
+                print(f"{'':18s} --core: {', '.join(CORE_FUNCTIONS[name])}")
         return 0
     try:
         import mutmut  # noqa: F401
@@ -161,10 +190,10 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = []
     for name in args.modules or list(MODULES):
-        row = run_module(name, args.max_children, args.show_survivors)
+        row = run_module(name, args.max_children, args.show_survivors, args.core)
         rows.append(row)
         rate = row["killed"] / row["total"] if row["total"] else float("nan")
-        print(f"{name:18s} kill rate {100 * rate:5.1f} %  ({row['killed']}/{row['total']}; {row['counts']}; "
+        print(f"{name + (' (core)' if row['core_only'] else ''):25s} kill rate {100 * rate:5.1f} %  ({row['killed']}/{row['total']}; {row['counts']}; "
               f"{row['seconds']:.0f} s)", flush=True)
         for key in row["survivors"]:
             print(f"    survivor {key}" + (f"\n{row['diffs'][key]}\n" if row["diffs"] else ""), flush=True)
