@@ -12,8 +12,9 @@ torch, MuJoCo and rsl-rl are not re-imported for every mutant as cosmic-ray's on
 (seconds each on this machine), and (3) its first pass records which tests call each function, and each mutant then
 runs only those tests. mutmut 3.3 skipped every decorated function and method (our ``@dataclass`` results and
 ``@torch.inference_mode()`` evaluation); 3.8 mutates methods of dataclasses but still not functions under other
-decorators, so in the temporary copy ``@torch.inference_mode()`` lines are removed first (autograd bookkeeping
-only: the tests' results do not depend on it).
+decorators, so in the temporary copy a module-level ``@torch.inference_mode()`` decorator is moved to an assignment
+at the end of the module (``f = torch.inference_mode()(f)``, the same function), where mutmut's trampoline is
+wrapped instead.
 
 What is and is not mutated, which matters for reading the numbers:
 
@@ -101,11 +102,14 @@ TIMEOUT_MULTIPLIER, TIMEOUT_CONSTANT_S = 100.0, 60.0
 
 
 def write_config(root: pathlib.Path, mutate: list[str], tests: list[str]) -> None:
-    """The ``[mutmut]`` section of ``setup.cfg`` in the copy; removes ``@torch.inference_mode()`` from the mutated
-    files (mutmut does not mutate functions under other decorators)."""
+    """The ``[mutmut]`` section of ``setup.cfg`` in the copy; moves ``@torch.inference_mode()`` decorators of the
+    mutated files to assignments after the module's code (mutmut does not mutate decorated functions)."""
     for path in mutate:
         file = root / path
-        file.write_text(re.sub(r"(?m)^\s*@torch\.inference_mode\(\)\n", "", file.read_text()))
+        text = file.read_text()
+        names = re.findall(r"(?m)^@torch\.inference_mode\(\)\ndef (\w+)", text)
+        text = re.sub(r"(?m)^@torch\.inference_mode\(\)\n(?=def )", "", text)
+        file.write_text(text + "".join(f"\n{n} = torch.inference_mode()({n})\n" for n in names))
     lines = ["[mutmut]", "source_paths = foundation/", "process_isolation = forkserver",
              f"timeout_multiplier = {TIMEOUT_MULTIPLIER}", f"timeout_constant = {TIMEOUT_CONSTANT_S}", "only_mutate ="]
     lines += [f"    {p}" for p in mutate] + ["pytest_add_cli_args_test_selection ="] + [f"    {t}" for t in tests]
@@ -146,6 +150,9 @@ def run_module(name: str, max_children: int, show: bool, core: bool) -> dict:
             print(proc.stdout[-4000:], proc.stderr[-4000:])
             raise SystemExit(f"error: mutmut failed on module {name} (exit code {proc.returncode})")
         codes = results(root, mutate)
+        if codes and all(v is None for v in codes.values()):
+            print(proc.stdout[-4000:], proc.stderr[-4000:])
+            raise SystemExit(f"error: mutmut checked no mutant of module {name} (see its output above)")
         if patterns:
             codes = {k: v for k, v in codes.items() if any(fnmatch.fnmatch(k, p) for p in patterns)}
         status = {k: classify(v) for k, v in codes.items()}
