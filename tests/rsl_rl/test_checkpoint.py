@@ -29,7 +29,7 @@ class Alg:
         return {"model_state_dict": {"w": self.weights.clone()}, "buffer": {"obs": torch.zeros(3)}}
 
     def load(self, loaded, load_cfg, strict) -> bool:
-        self.loaded = loaded
+        self.loaded, self.load_args = loaded, (load_cfg, strict)
         return self.restores_iteration
 
 
@@ -120,6 +120,9 @@ def test_runner_load_continues_after_the_saved_iteration(tmp_path):
     runner = Runner(Alg())
     assert runner.load(path) == {"eval": 1}
     assert runner.current_learning_iteration == 8 and runner.alg.loaded["iter"] == 7
+    assert runner.alg.load_args == (None, True)  # rsl-rl's defaults: strict loading
+    runner.load(path, load_cfg={"actor": True}, strict=False)
+    assert runner.alg.load_args == ({"actor": True}, False)
     teacher_only = Runner(Alg(restores_iteration=False))  # e.g. a PPO teacher loaded into a distillation run
     teacher_only.load(path)
     assert teacher_only.current_learning_iteration == 0
@@ -134,3 +137,17 @@ def test_runner_load_honours_allow_unsafe_checkpoint(tmp_path):
     runner.allow_unsafe_checkpoint = True
     runner.load(path)
     assert runner.current_learning_iteration == 1
+
+
+def test_map_location_is_passed_to_torch_load(tmp_path):
+    """Checkpoints are mapped where asked (e.g. a GPU run's checkpoint onto the CPU); "meta" shows it on any
+    machine, for safe and for unsafe loading, directly and through the runner."""
+    path = str(tmp_path / "w.pt")
+    torch.save({"w": torch.ones(3), "iter": 0}, path)
+    assert load_checkpoint(path, map_location="meta")["w"].is_meta
+    unsafe = str(tmp_path / "opaque.pt")
+    torch.save({"w": torch.ones(3), "note": Opaque()}, unsafe)
+    assert load_checkpoint(unsafe, map_location="meta", allow_unsafe=True)["w"].is_meta
+    runner = Runner(Alg())
+    runner.load(path, map_location="meta")
+    assert runner.alg.loaded["w"].is_meta

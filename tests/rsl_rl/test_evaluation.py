@@ -193,8 +193,8 @@ class Logger:
         self.log_dir, self.writer, self.saved = str(log_dir), Writer(), []
         self.logged: list[int] = []
 
-    def log(self, *, it: int, **kwargs) -> None:
-        self.logged.append(it)
+    def log(self, *args, it: int, **kwargs) -> None:
+        self.logged.append((args, it))
 
     def save_model(self, path, it) -> None:
         self.saved.append((path, it))
@@ -216,7 +216,7 @@ class TableAlg:
         self.modes.append("train")
 
     def save(self) -> dict:
-        return {"table": self.policy.table.detach().clone()}
+        return {"table": self.policy.table.detach().clone(), "buffer": {"obs": torch.zeros(2)}}
 
 
 class Runner(_FoundationRunnerMixin):
@@ -259,7 +259,8 @@ def test_best_model_is_the_checkpoint_with_the_best_score(tmp_path):
     success_log = [(v, s) for k, v, s in runner.logger.writer.scalars if k == "Eval/success_rate"]
     assert success_log == [(pytest.approx(r), i) for i, r in enumerate([0.25, 0.0, 0.75, 0.5, 0.75, 0.25])]
     assert runner.alg.modes == ["eval", "train"] * len(CHECKPOINTS)
-    assert runner.logger.logged == list(range(len(CHECKPOINTS)))  # rsl-rl's own logging still runs
+    assert runner.logger.logged == [((), it) for it in range(len(CHECKPOINTS))]  # rsl-rl's own logging still runs
+    assert "buffer" not in best  # a policy to evaluate and deploy, not a run to resume
     assert not list(tmp_path.glob("*.tmp"))
 
 
@@ -267,12 +268,33 @@ def test_evaluation_runs_every_interval_iterations_only(tmp_path):
     env = ScriptedEnv([1, 1, 1, 1])
     policy = TablePolicy(outcome_table(*CHECKPOINTS[0]))
     runner = Runner(TableAlg(policy), tmp_path)
-    runner.attach_evaluation(env, interval=2, seed=0, distance_weight=1.0)
+    runner.attach_evaluation(env, interval=3, seed=0, distance_weight=1.0)
     for it, checkpoint in enumerate(CHECKPOINTS):
         policy.table.copy_(outcome_table(*checkpoint))
-        runner.logger.log(it=it)
-    assert [s for k, _, s in runner.logger.writer.scalars if k == "Eval/success_rate"] == [1, 3, 5]
-    assert torch.load(tmp_path / "best_model.pt", weights_only=True)["infos"]["iter"] == 3
+        runner.logger.log("positional", it=it)
+    assert [s for k, _, s in runner.logger.writer.scalars if k == "Eval/success_rate"] == [2, 5]
+    assert torch.load(tmp_path / "best_model.pt", weights_only=True)["infos"]["iter"] == 2
+    assert runner.logger.logged[0] == (("positional",), 0)  # the wrapped logger gets every argument
+
+
+def test_interval_zero_never_evaluates(tmp_path):
+    runner = Runner(TableAlg(TablePolicy(outcome_table(*CHECKPOINTS[0]))), tmp_path)
+    runner.attach_evaluation(ScriptedEnv([1, 1, 1, 1]), interval=0, seed=0)
+    runner.logger.log(it=0)
+    assert runner.logger.writer.scalars == [] and not (tmp_path / "best_model.pt").exists()
+    assert runner.best_eval is None
+
+
+def test_the_default_distance_weight_is_one_centimetre_per_percent(tmp_path):
+    """100 % success at 40 cm (score 0.6) beats 50 % at 5 cm (0.45) with weight 1; weight 2 would reverse it."""
+    env = ScriptedEnv([1, 1])
+    policy = TablePolicy(outcome_table([True, True], [0.4, 0.4]))
+    runner = Runner(TableAlg(policy), tmp_path)
+    runner.attach_evaluation(env, interval=1, seed=0)
+    runner.evaluate_and_keep_best(0)
+    policy.table.copy_(outcome_table([True, False], [0.05, 0.05]))
+    runner.evaluate_and_keep_best(1)
+    assert torch.load(tmp_path / "best_model.pt", weights_only=True)["infos"]["iter"] == 0
 
 
 def test_the_distance_weight_trades_success_for_precision(tmp_path):
