@@ -367,3 +367,12 @@ def test_configs_the_task_cannot_run_are_refused():
         make_point_ctrl_env(1, observation_space=28)
     with pytest.raises(ValueError, match="MJCF mass 0.027 kg .* differs from robot.mass_kg=0.03"):
         make_point_ctrl_env(1, robot__mass_kg=0.03)
+
+
+def test_out_of_range_commands_are_clipped_by_the_task_itself():
+    """Unwrapped (no rsl-rl wrapper clipping), commands beyond ±1 act as ±1: full thrust, or rotors off."""
+    env = make_point_ctrl_env(2, **EXACT)
+    write_states(env, [[0.0, 0.0, 1.0]] * 2, [[1.0, 0.0, 0.0, 0.0]] * 2)
+    acc, _, (obs, *_) = one_step(env, np.array([[5.0] * 4, [-5.0] * 4]))
+    np.testing.assert_allclose(acc[:, 2], [(THRUST_TO_WEIGHT - 1.0) * GRAVITY, -GRAVITY], rtol=1e-5)
+    assert obs["teacher"][:, 18:22].tolist() == [[1.0] * 4, [-1.0] * 4]
