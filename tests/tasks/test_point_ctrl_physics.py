@@ -376,3 +376,16 @@ def test_out_of_range_commands_are_clipped_by_the_task_itself():
     acc, _, (obs, *_) = one_step(env, np.array([[5.0] * 4, [-5.0] * 4]))
     np.testing.assert_allclose(acc[:, 2], [(THRUST_TO_WEIGHT - 1.0) * GRAVITY, -GRAVITY], rtol=1e-5)
     assert obs["teacher"][:, 18:22].tolist() == [[1.0] * 4, [-1.0] * 4]
+
+
+def test_episode_reward_logs_sum_over_the_whole_episode():
+    """Three-step episodes: the logged terms add up to each episode's summed reward (mean over envs) per second."""
+    env = make_point_ctrl_env(4, seed=2, **{**EXACT, "episode_length_s": 3 * DT})
+    rewards = []
+    for _ in range(3):
+        _, reward, _, time_outs, extras = env.step(torch.zeros(4, 4))
+        rewards.append(reward)
+    assert time_outs.all()
+    names = ["distance_coarse", "distance_fine", "lin_vel", "ang_vel", "crash"]
+    total = sum(extras["log"][f"Episode_Reward/{k}"] for k in names) * 3 * DT
+    assert total == pytest.approx(torch.stack(rewards).sum(0).mean().item(), rel=1e-5)
