@@ -93,3 +93,22 @@ def test_driven_episode_metrics_count_only_episodes_driven_entirely_by_one_polic
     assert "DAgger/teacher_driven_success_rate" not in log
     assert alg.buffer.total_steps == 4
     assert alg.buffer.teacher_driven[:4, 2].tolist() == [False, True, True, True]
+
+
+def test_a_distillation_checkpoint_restores_the_optimiser_state():
+    """Resuming must go on with Adam's moments, not restart them (a silent change of the learning dynamics)."""
+    alg = make(phase1_iterations=0, batch_size=8)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        x = torch.randn(N, OBS_DIM, generator=gen)
+        alg.buffer.add({"policy": x, "teacher": x}, torch.randn(N, NUM_ACTIONS, generator=gen),
+                       torch.zeros(N, NUM_ACTIONS), torch.zeros(N, dtype=torch.bool), torch.zeros(N, dtype=torch.bool))
+    alg.update()
+    saved = alg.save()
+    fresh = make(phase1_iterations=0, batch_size=8)
+    assert fresh.load(saved, None, True) is True and fresh.iteration == 1
+    state, restored = alg.optimizer.state_dict()["state"], fresh.optimizer.state_dict()["state"]
+    assert state and set(state) == set(restored)
+    for key in state:
+        for name in ("exp_avg", "exp_avg_sq"):
+            assert torch.equal(restored[key][name], state[key][name]) and state[key][name].abs().sum() > 0
