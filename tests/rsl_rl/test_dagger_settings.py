@@ -112,3 +112,13 @@ def test_a_distillation_checkpoint_restores_the_optimiser_state():
     for key in state:
         for name in ("exp_avg", "exp_avg_sq"):
             assert torch.equal(restored[key][name], state[key][name]) and state[key][name].abs().sum() > 0
+
+
+def test_a_plain_rsl_rl_distillation_checkpoint_loads_at_iteration_zero():
+    """A checkpoint without DAgger's state (rsl-rl's own ``Distillation.save``) starts the schedule from phase 1."""
+    saved = make(phase1_iterations=2).save()
+    del saved["dagger_state"]
+    fresh = make(phase1_iterations=2)
+    fresh.iteration = 5
+    assert fresh.load(saved, None, True) is True
+    assert fresh.iteration == 0 and fresh.phase == 1
