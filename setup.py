@@ -1,7 +1,8 @@
 """Installation of the ``foundation`` package: Isaac Lab-style MuJoCo environments and rsl-rl teacher-student training.
 
 Exact pins for the physics and RL libraries (their APIs change between releases); ``torch==2.13.0`` pulls the CPU
-build on machines without CUDA wheels in their index. ``pip install -e .[dev]`` adds the test tools.
+build on machines without CUDA wheels in their index. ``pip install -e .[dev]`` adds the test tools, ``.[mutation]``
+the mutation tester.
 """
 
 from setuptools import find_packages, setup
@@ -41,5 +42,6 @@ setup(
         "onnxscript>=0.2",
         "onnxruntime>=1.20",
     ],
-    extras_require={"dev": ["pytest>=8"]},
+    # mutation: scripts/mutation_test.py (not part of CI; see its docstring for the choice of tool)
+    extras_require={"dev": ["pytest>=8"], "mutation": ["mutmut==3.8.1"]},
 )

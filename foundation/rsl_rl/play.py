@@ -211,6 +211,7 @@ def rollout(env: RslRlVecEnvWrapper, policy: torch.nn.Module, episodes: int, dis
     eligible = torch.arange(n, device=env.device) < min(n, episodes)
     counted = torch.zeros(n, dtype=torch.bool, device=env.device)
     max_steps = math.ceil(episodes / n) * (int(env.max_episode_length) + 1)
+    settle_steps = math.ceil(settle_time / dt - 1e-6)  # in whole steps: a float32 step count x dt rounds below
     is_video = isinstance(display, VideoRecorder)
     policy.reset()
     obs = env.get_observations()
@@ -233,7 +234,7 @@ def rollout(env: RslRlVecEnvWrapper, policy: torch.nn.Module, episodes: int, dis
         policy.reset(dones)
         step += 1
         if errors is not None:
-            errors.add(task.distance_to_goal(), (dones == 0) & (task.episode_length_buf * dt >= settle_time - 1e-9))
+            errors.add(task.distance_to_goal(), (dones == 0) & (task.episode_length_buf >= settle_steps))
         new = extras.get("episode_outcomes")
         if new is not None and finished < episodes:
             take = eligible[new["env_ids"]] & ~counted[new["env_ids"]]

@@ -285,4 +285,83 @@ def test_play_figure8_reports_tracking_error(teacher_run, tmp_path, monkeypatch)
     out = main(["--task", "point_ctrl", "--checkpoint", teacher_run["checkpoint"], "--num_envs", "2",
                 "--no_video", "--figure8", "--settle_time", "0.1", "env.episode_length_s=1.0"])
     tracking = out["tracking"]
-    assert tracking["samples"] > 0 and 0.0 <= tracking["mean_m"] <= tracking["p95_m"] <= tracking["max_m"]
+    # The CLI wiring: a summary of samples taken after the settling time (5 of the 50 steps of each episode).
+    assert set(tracking) == {"mean_m", "p95_m", "max_m", "samples"}
+    assert 0 < tracking["samples"] <= 2 * (50 - 5)
+
+
+def test_figure8_tracking_error_of_a_hovering_drone_is_its_distance_to_the_moving_goal():
+    """A drone that hovers exactly where it starts, (0, 0, 1) (trim command, instantaneous rotors, nominal
+    airframe, level start at rest), tracks a figure-8 at height 1 m: the error at episode time t is then
+    |(A sin ωt, A sin ωt cos ωt)|, known by hand at every recorded step (t = 0.1 .. 0.98 s, after the settling
+    time, before the episode ends)."""
+    from foundation.envs import RslRlVecEnvWrapper
+    from foundation.rsl_rl.play import rollout
+    from foundation.rsl_rl.trajectories import Figure8
+    from tests.conftest import make_point_ctrl_env
+
+    env = RslRlVecEnvWrapper(make_point_ctrl_env(
+        2, episode_length_s=1.0, robot__mass_range_kg=(0.027, 0.027), robot__thrust_to_weight_range=(2.25, 2.25),
+        robot__motor_tau_s=1e-9, init__max_tilt_rad=0.0, init__max_lin_vel_mps=0.0, init__max_ang_vel_radps=0.0))
+
+    class Trim(torch.nn.Module):
+        def forward(self, obs):
+            return torch.full((2, 4), 2.0 / 2.25 - 1.0)
+
+        def reset(self, dones=None):
+            pass
+
+    result, tracking = rollout(env, Trim(), episodes=2, figure8=Figure8(amplitude_m=1.5, period_s=4.0,
+                                                                        height_m=1.0), settle_time=0.1)
+    assert result.num_episodes == 2 and result.crash_rate == 0.0
+    t = torch.arange(5, 50, dtype=torch.float64) * 0.02
+    phase = 2 * np.pi / 4.0 * t
+    expected = (1.5 * torch.sin(phase) * torch.sqrt(1 + torch.cos(phase) ** 2)).repeat(2)
+    assert tracking["samples"] == len(expected) == 90
+    assert tracking["mean_m"] == pytest.approx(expected.mean().item(), abs=1e-4)
+    assert tracking["max_m"] == pytest.approx(expected.max().item(), abs=1e-4)
+    assert tracking["p95_m"] == pytest.approx(np.percentile(expected.numpy(), 95), abs=1e-4)
+
+
+@pytest.mark.filterwarnings("ignore:.*torch.jit.load.*:DeprecationWarning")
+def test_export_gru_student_at_batch_three_and_after_reset(student_run, tmp_path):
+    """ONNX with a dynamic batch of 3 robots, one of which starts a new episode mid-sequence (its h_in zeroed), and
+    TorchScript's ``reset()`` after a few steps: both equal the PyTorch policy reset the same way, to 1e-5."""
+    import onnxruntime as ort
+
+    from foundation.rsl_rl.export import export_policy
+
+    policy, sizes = _load_policy("distillation", student_run["checkpoint"])
+    paths = export_policy(policy, str(tmp_path), sizes)
+    io = json.loads(pathlib.Path(paths["io"]).read_text())
+    assert io["onnx"]["inputs"][0]["shape"][0] == "batch"
+    rec = io["recurrent"]
+    session = ort.InferenceSession(paths["onnx"], providers=["CPUExecutionProvider"])
+    gen = torch.Generator().manual_seed(2)
+    obs_seq = [torch.randn(3, policy.obs_dim, generator=gen) for _ in range(6)]
+
+    policy.reset()
+    h = np.zeros((rec["num_layers"], 3, rec["hidden_size"]), dtype=np.float32)
+    for t, obs in enumerate(obs_seq):
+        if t == 3:  # robot 1 starts a new episode
+            h[:, 1] = 0.0
+            with torch.inference_mode():
+                policy.reset(dones=torch.tensor([0, 1, 0]))
+        with torch.inference_mode():
+            expected = policy(_obs_dict(policy, sizes, obs)).numpy()
+        onnx_actions, h = session.run(None, {"obs": obs.numpy(), "h_in": h})
+        np.testing.assert_allclose(onnx_actions, expected, atol=1e-5, rtol=0)
+    assert np.abs(h[:, 0] - h[:, 1]).max() > 1e-4  # the reset made a difference
+
+    jit = torch.jit.load(paths["torchscript"])
+    policy.reset()
+    with torch.inference_mode():
+        first = policy(_obs_dict(policy, sizes, obs_seq[0][:1])).numpy()
+    with torch.no_grad():
+        for obs in obs_seq[1:4]:
+            jit(obs[:1])
+        jit.reset()
+        after_reset = jit(obs_seq[0][:1]).numpy()
+        carried = jit(obs_seq[0][:1]).numpy()
+    np.testing.assert_allclose(after_reset, first, atol=1e-5, rtol=0)
+    assert np.abs(carried - first).max() > 1e-5  # without the reset the answer differs

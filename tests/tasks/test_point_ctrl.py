@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import gymnasium as gym
+import mujoco
+import numpy as np
 import pytest
 import torch
 
@@ -80,11 +82,22 @@ def test_policy_observations_are_the_noisy_deployable_part_of_the_teacher_observ
     assert (deviation.abs() < 6).all()  # bounded by 6 standard deviations
     assert 0.5 < deviation.std().item() < 1.5  # the noise is there, at the configured scale
     assert torch.equal(p[:, 9:22], t[:, 9:22])  # rotation and last action are exact
-    # The teacher's position error is the exact distance to the goal; the rotation block is a rotation; the last
-    # action is the clipped action.
-    torch.testing.assert_close(t[:, 0:3].norm(dim=1), env.distance_to_goal(), atol=1e-5, rtol=0)
-    rot = t[:, 9:18].reshape(N, 3, 3)
-    torch.testing.assert_close(rot @ rot.transpose(1, 2), torch.eye(3).expand(N, 3, 3), atol=1e-5, rtol=0)
+    # In these random poses, the teacher's position error and velocity are the world-frame vectors rotated into the
+    # body frame, Rᵀ v, and the rotation block is R row-major, with R from MuJoCo's own quaternion → matrix (known
+    # poses are in test_point_ctrl_physics.py); the last action is the clipped action.
+    rot = np.zeros((N, 9))
+    for i, q in enumerate(env.sim.qpos[:, 3:7].double().numpy()):  # (after mj_step, xquat is the previous pose)
+        mujoco.mju_quat2Mat(rot[i], q)
+    rot = torch.as_tensor(rot).reshape(N, 3, 3)
+    pos = env.sim.qpos[:, 0:3].double() - env.sim.env_origins.double()
+    goal = env.debug_markers()["goal"].double()
+    vel = env.sim.qvel[:, 0:3].double()
+    assert (rot - rot.transpose(1, 2)).abs().amax(dim=(1, 2)).min() > 0.05  # R and Rᵀ differ in every env
+    torch.testing.assert_close(t[:, 0:3].double(), (rot.transpose(1, 2) @ (goal - pos).unsqueeze(2)).squeeze(2),
+                               atol=1e-5, rtol=0)
+    torch.testing.assert_close(t[:, 3:6].double(), (rot.transpose(1, 2) @ vel.unsqueeze(2)).squeeze(2), atol=1e-5,
+                               rtol=0)
+    torch.testing.assert_close(t[:, 9:18].double(), rot.flatten(1), atol=1e-6, rtol=0)
     obs, *_ = env.step(torch.full((N, 4), 0.25))
     assert (obs["teacher"][:, 18:22] == 0.25).all()
 
