@@ -1,15 +1,22 @@
-"""Checkpoint writing and reading of the runners (``foundation.rsl_rl.runner``), without a training run: atomic
-saves, ``weights_only`` loading and its errors, and the iteration a loaded run continues from."""
+"""Checkpoint writing and reading without a training run: :func:`atomic_torch_save` under a kill and a serialisation
+error, ``weights_only`` loading and its errors (``foundation.rsl_rl.checkpoints``), and the runners' ``save``/``load``
+(``foundation.rsl_rl.runner``): what a checkpoint holds and the iteration a loaded run continues from.
+
+Failed writes (disk full, no permission), SIGKILL during a real run, and the messages for files that are not
+checkpoints as the CLI shows them are tested in ``test_faults.py`` and ``test_validation.py``.
+"""
 
 from __future__ import annotations
 
+import json
 import os
-import pickle
+from types import SimpleNamespace
 
 import pytest
 import torch
 
-from foundation.rsl_rl.runner import CheckpointError, _FoundationRunnerMixin, atomic_torch_save, load_checkpoint
+from foundation.rsl_rl.checkpoints import RUN_MARKER, CheckpointError, atomic_torch_save, load_checkpoint
+from foundation.rsl_rl.runner import _FoundationRunnerMixin
 
 
 class Opaque:
@@ -22,6 +29,7 @@ class Alg:
 
     def __init__(self, restores_iteration: bool = True) -> None:
         self.weights = torch.arange(4.0)
+        self.learning_rate = 3e-4
         self.loaded: dict | None = None
         self.restores_iteration = restores_iteration
 
@@ -33,42 +41,79 @@ class Alg:
         return self.restores_iteration
 
 
-class Logger:
+class OnPolicyRunner:
+    """rsl-rl's ``OnPolicyRunner`` as far as the mixin's ``__init__`` uses it (named so: the mixin derives the
+    checkpoint kind from the rsl-rl class name); no env, no learning loop."""
+
+    def __init__(self, env, train_cfg: dict, log_dir: str | None, device: str) -> None:
+        self.env, self.cfg, self.device = env, train_cfg, device
+        self.is_distributed, self.gpu_world_size, self.gpu_global_rank = False, 1, 0
+        self.current_learning_iteration = 0
+
+
+class Runner(_FoundationRunnerMixin, OnPolicyRunner):
+    """The real mixin (``save``/``load``, evaluation hook, :class:`RunLogger`) on :class:`OnPolicyRunner`."""
+
+
+class Writer:
+    """Rank 0's log writer: records ``add_scalar`` calls."""
+
     def __init__(self) -> None:
-        self.saved = []
+        self.scalars: list[tuple[str, float, int]] = []
 
-    def save_model(self, path, it) -> None:
-        self.saved.append((path, it))
-
-
-class Runner(_FoundationRunnerMixin):
-    def __init__(self, alg: Alg) -> None:
-        self.alg, self.logger, self.current_learning_iteration = alg, Logger(), 0
+    def add_scalar(self, key, value, step) -> None:
+        self.scalars.append((key, value, step))
 
 
-def test_atomic_save_replaces_the_file_in_one_step(tmp_path, monkeypatch):
-    """The data goes to ``path.tmp`` and is renamed onto ``path``: a crash while writing leaves the previous file."""
+def make_runner(alg, log_dir, num_envs: int = 4, **kwargs) -> Runner:
+    """A :class:`Runner` of ``alg`` logging to ``log_dir`` with a :class:`Writer` (rsl-rl's ``learn`` creates the
+    writer on rank 0); ``kwargs`` are the mixin's keyword-only arguments."""
+    cfg = {"algorithm": {}, "num_steps_per_env": 2, "save_interval": 50}
+    runner = Runner(SimpleNamespace(cfg=None, num_envs=num_envs), cfg, str(log_dir), "cpu", **kwargs)
+    runner.alg = alg
+    runner.logger.writer = Writer()
+    return runner
+
+
+# ------------------------------------------------------------------------------------------------- atomic save
+def test_a_kill_while_writing_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
+    """The bytes go to ``path.tmp`` and are renamed onto ``path`` only once on disk: a kill during the write (here
+    at the fsync) leaves the last complete checkpoint under ``path``."""
     path = str(tmp_path / "model.pt")
     atomic_torch_save({"v": 1}, path)
-    writes = []
-    real_save = torch.save
+    opened = []
+    real_open = open
 
-    def crashing_save(obj, f, *args, **kwargs):
-        writes.append(str(f))
-        with open(f, "wb") as out:
-            out.write(b"trunc")  # half a file, then the process dies
-        raise KeyboardInterrupt
+    def recording_open(file, mode="r", *args, **kwargs):
+        if "w" in mode:
+            opened.append(str(file))
+        return real_open(file, mode, *args, **kwargs)
 
-    monkeypatch.setattr(torch, "save", crashing_save)
+    def killed(fd):
+        raise KeyboardInterrupt  # the process dies with the data half on disk
+
+    monkeypatch.setattr("builtins.open", recording_open)
+    monkeypatch.setattr(os, "fsync", killed)
     with pytest.raises(KeyboardInterrupt):
         atomic_torch_save({"v": 2}, path)
-    monkeypatch.setattr(torch, "save", real_save)
-    assert writes == [path + ".tmp"]
-    assert torch.load(path, weights_only=True) == {"v": 1}  # the last complete checkpoint is intact
+    monkeypatch.undo()
+    assert opened == [path + ".tmp"]  # the checkpoint itself was never opened for writing
+    assert torch.load(path, weights_only=True) == {"v": 1}
     atomic_torch_save({"v": 3}, path)
     assert torch.load(path, weights_only=True) == {"v": 3} and not os.path.exists(path + ".tmp")
 
 
+def test_an_object_that_cannot_be_serialised_touches_no_file(tmp_path):
+    """Serialised in memory first: a failing ``torch.save`` leaves neither a changed checkpoint nor a temporary."""
+    path = tmp_path / "model.pt"
+    atomic_torch_save({"v": 1}, str(path))
+    before = path.read_bytes()
+    with pytest.raises(Exception):  # noqa: B017  (pickle raises AttributeError or PicklingError by version)
+        atomic_torch_save({"v": 2, "f": lambda: 0}, str(path))
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]
+
+
+# ----------------------------------------------------------------------------------------------------- loading
 def test_load_checkpoint_reads_tensors_and_containers(tmp_path):
     path = tmp_path / "ok.pt"
     torch.save({"w": torch.ones(2), "iter": 3}, path)
@@ -82,9 +127,9 @@ def test_load_checkpoint_errors_name_the_file_and_the_problem(tmp_path):
     corrupt = tmp_path / "corrupt.pt"  # a truncated checkpoint
     torch.save({"w": torch.ones(1000)}, corrupt)
     corrupt.write_bytes(corrupt.read_bytes()[:1500])
-    with pytest.raises(CheckpointError, match="could not be read") as err:
+    with pytest.raises(CheckpointError, match="damaged or truncated") as err:
         load_checkpoint(str(corrupt))
-    assert "corrupt.pt" in str(err.value)
+    assert "corrupt.pt" in str(err.value) and "\n" not in str(err.value)
     tensor = tmp_path / "tensor.pt"
     torch.save(torch.zeros(2), tensor)
     with pytest.raises(CheckpointError, match="holds a Tensor, not an rsl-rl checkpoint dict"):
@@ -94,36 +139,41 @@ def test_load_checkpoint_errors_name_the_file_and_the_problem(tmp_path):
 def test_a_checkpoint_that_needs_unpickling_is_refused_unless_allowed(tmp_path):
     path = tmp_path / "opaque.pt"
     torch.save({"iter": 1, "note": Opaque()}, path)
-    with pytest.raises(CheckpointError, match="--allow_unsafe_checkpoint") as err:
+    with pytest.raises(CheckpointError, match="contains Python objects") as err:
         load_checkpoint(str(path))
-    assert isinstance(err.value.__cause__, pickle.UnpicklingError)
+    assert "--allow_unsafe_checkpoint" in str(err.value) and "opaque.pt" in str(err.value)
     loaded = load_checkpoint(str(path), allow_unsafe=True)
     assert loaded["iter"] == 1 and isinstance(loaded["note"], Opaque)
 
 
-def test_runner_save_writes_the_algorithm_state_iteration_and_infos(tmp_path):
-    runner = Runner(Alg())
+# ---------------------------------------------------------------------------------------------- runner save/load
+def test_runner_save_writes_the_algorithm_state_iteration_infos_and_run(tmp_path):
+    runner = make_runner(Alg(), tmp_path, run_info={"task": "point_ctrl", "experiment_name": "exp"})
     runner.current_learning_iteration = 7
     path = str(tmp_path / "model_7.pt")
     runner.save(path, infos={"note": "x"})
     saved = torch.load(path, weights_only=True)
     assert saved["iter"] == 7 and saved["infos"] == {"note": "x"}
     assert torch.equal(saved["model_state_dict"]["w"], torch.arange(4.0)) and "buffer" in saved
-    assert runner.logger.saved == [(path, 7)]
+    assert saved["run"] == {"task": "point_ctrl", "experiment_name": "exp", "kind": "ppo"}
+    assert saved["train_state"]["learning_rate"] == 3e-4 and saved["train_state"]["best_eval"] is None
+    marker = json.loads((tmp_path / RUN_MARKER).read_text())  # the run folder is complete
+    assert (marker["task"], marker["kind"], marker["experiment_name"]) == ("point_ctrl", "ppo", "exp")
     runner.save(path, with_buffer=False)  # best_model.pt: a policy, not a run to resume
     assert "buffer" not in torch.load(path, weights_only=True)
+    assert not list(tmp_path.glob("*.tmp"))
 
 
 def test_runner_load_continues_after_the_saved_iteration(tmp_path):
     path = str(tmp_path / "model_7.pt")
     torch.save({"iter": 7, "infos": {"eval": 1}, "model_state_dict": {}}, path)
-    runner = Runner(Alg())
+    runner = make_runner(Alg(), tmp_path)
     assert runner.load(path) == {"eval": 1}
     assert runner.current_learning_iteration == 8 and runner.alg.loaded["iter"] == 7
     assert runner.alg.load_args == (None, True)  # rsl-rl's defaults: strict loading
     runner.load(path, load_cfg={"actor": True}, strict=False)
     assert runner.alg.load_args == ({"actor": True}, False)
-    teacher_only = Runner(Alg(restores_iteration=False))  # e.g. a PPO teacher loaded into a distillation run
+    teacher_only = make_runner(Alg(restores_iteration=False), tmp_path)  # e.g. a PPO teacher in a distillation run
     teacher_only.load(path)
     assert teacher_only.current_learning_iteration == 0
 
@@ -131,10 +181,9 @@ def test_runner_load_continues_after_the_saved_iteration(tmp_path):
 def test_runner_load_honours_allow_unsafe_checkpoint(tmp_path):
     path = str(tmp_path / "opaque.pt")
     torch.save({"iter": 0, "note": Opaque()}, path)
-    runner = Runner(Alg())
-    with pytest.raises(CheckpointError):
-        runner.load(path)
-    runner.allow_unsafe_checkpoint = True
+    with pytest.raises(CheckpointError, match="contains Python objects"):
+        make_runner(Alg(), tmp_path).load(path)
+    runner = make_runner(Alg(), tmp_path, allow_unsafe_checkpoint=True)
     runner.load(path)
     assert runner.current_learning_iteration == 1
 
@@ -148,6 +197,6 @@ def test_map_location_is_passed_to_torch_load(tmp_path):
     unsafe = str(tmp_path / "opaque.pt")
     torch.save({"w": torch.ones(3), "note": Opaque()}, unsafe)
     assert load_checkpoint(unsafe, map_location="meta", allow_unsafe=True)["w"].is_meta
-    runner = Runner(Alg())
+    runner = make_runner(Alg(), tmp_path)
     runner.load(path, map_location="meta")
     assert runner.alg.loaded["w"].is_meta

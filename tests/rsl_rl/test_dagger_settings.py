@@ -41,11 +41,27 @@ def test_boundary_settings_are_accepted():
     (dict(gradient_length=0), "gradient_length"),
     (dict(burn_in=-1), "burn_in"),
     (dict(loss_type="l1"), "loss_type"),
-    (dict(multi_gpu_cfg={"global_rank": 0}), "multi-GPU"),
 ])
 def test_each_invalid_setting_is_rejected_by_name(setting, name):
     with pytest.raises(ValueError, match=name):
         make(**setting)
+
+
+def test_every_invalid_setting_is_named_in_one_error():
+    with pytest.raises(ValueError) as err:
+        make(phase1_iterations=-1, beta_schedule="cosine", loss_type="l1")
+    assert all(name in str(err.value) for name in ("phase1_iterations", "beta_schedule", "loss_type"))
+
+
+def test_a_data_parallel_dagger_is_accepted_and_saves_only_its_number_of_buffer_shards():
+    """Under torchrun each process keeps its own buffer: a checkpoint records how many shards there are (each
+    process writes its own file), never this process's buffer as if it were the whole dataset."""
+    alg = make(save_buffer=True, multi_gpu_cfg={"global_rank": 1, "local_rank": 1, "world_size": 2})
+    assert alg.is_multi_gpu and (alg.gpu_global_rank, alg.gpu_world_size) == (1, 2)
+    saved = alg.save()
+    assert saved["dagger_state"]["buffer_shards"] == 2 and "buffer" not in saved
+    single = make(save_buffer=True).save()
+    assert "buffer" in single and "buffer_shards" not in single["dagger_state"]
 
 
 def test_loss_types():

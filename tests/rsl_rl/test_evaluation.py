@@ -19,7 +19,7 @@ from tensordict import TensorDict
 from foundation.rsl_rl.aggregated_buffer import AggregatedBuffer
 from foundation.rsl_rl.dagger import DAgger
 from foundation.rsl_rl.evaluation import EvalResult, evaluate
-from foundation.rsl_rl.runner import _FoundationRunnerMixin
+from tests.rsl_rl.test_checkpoint import make_runner
 
 OBS_DIM, NUM_ACTIONS = 3, 3
 
@@ -33,7 +33,7 @@ class ScriptedEnv:
     """
 
     def __init__(self, lengths: list[int]) -> None:
-        self.num_envs, self.device = len(lengths), "cpu"
+        self.num_envs, self.num_actions, self.device = len(lengths), NUM_ACTIONS, "cpu"
         self.lengths = torch.tensor(lengths)
         self.max_episode_length = max(lengths)
         self.seeds: list[int | None] = []
@@ -103,6 +103,10 @@ def test_evaluate_counts_each_envs_first_episode_only():
     assert result.crash_rate == pytest.approx(0.25)
     assert result.final_distance_m == pytest.approx((0.05 + 0.4 + 0.08) / 3)  # the crashed episode is left out
     assert env.episode.tolist() == [4, 2, 1, 1]  # later episodes did happen (and reported perfect outcomes)
+    # Chatter over the first episodes' 1 + 2 + 3 + 4 steps only: constant actions, and a limit (1.0) in env 0's
+    # success (1 step), env 2's crash (3 steps) and env 3's success (4 steps) of 3 components per step.
+    assert result.action_rate == 0.0
+    assert result.at_limit_fraction == pytest.approx((1 + 3 + 4) / (3 * 10))
 
 
 def test_evaluate_raises_when_an_episode_never_ends():
@@ -178,33 +182,11 @@ def test_from_outcomes_of_no_one_or_only_crashed_episodes():
 
 
 # ----------------------------------------------------------------------------------------- best-model selection
-class Writer:
-    def __init__(self) -> None:
-        self.scalars: list[tuple[str, float, int]] = []
-
-    def add_scalar(self, key, value, step) -> None:
-        self.scalars.append((key, value, step))
-
-
-class Logger:
-    """rsl-rl's logger as far as the runner's evaluation hook uses it."""
-
-    def __init__(self, log_dir) -> None:
-        self.log_dir, self.writer, self.saved = str(log_dir), Writer(), []
-        self.logged: list[int] = []
-
-    def log(self, *args, it: int, **kwargs) -> None:
-        self.logged.append((args, it))
-
-    def save_model(self, path, it) -> None:
-        self.saved.append((path, it))
-
-
 class TableAlg:
     """An algorithm whose policy is a :class:`TablePolicy`; ``save`` returns its table."""
 
     def __init__(self, policy: TablePolicy) -> None:
-        self.policy, self.modes = policy, []
+        self.policy, self.modes, self.learning_rate = policy, [], 1e-3
 
     def get_policy(self):
         return self.policy
@@ -219,11 +201,10 @@ class TableAlg:
         return {"table": self.policy.table.detach().clone(), "buffer": {"obs": torch.zeros(2)}}
 
 
-class Runner(_FoundationRunnerMixin):
-    """The runners' evaluation and checkpoint mixin on a scripted algorithm and logger (no rsl-rl loop)."""
-
-    def __init__(self, alg, log_dir) -> None:
-        self.alg, self.logger, self.current_learning_iteration = alg, Logger(log_dir), 0
+def log_iteration(runner, it: int, total_it: int) -> None:
+    """What rsl-rl's ``learn()`` does after training iteration ``it``: log it through the runner's logger."""
+    runner.logger.log(it=it, start_it=0, total_it=total_it, collect_time=0.5, learn_time=0.5, loss_dict={},
+                      learning_rate=1e-3, action_std=torch.ones(NUM_ACTIONS), rnd_weight=None)
 
 
 #: Per "checkpoint" (training iteration): success per env (4 envs) and final distance per env, metres.
@@ -242,24 +223,29 @@ CHECKPOINTS = [
 def test_best_model_is_the_checkpoint_with_the_best_score(tmp_path):
     env = ScriptedEnv([2, 1, 3, 2])
     policy = TablePolicy(outcome_table(*CHECKPOINTS[0]))
-    runner = Runner(TableAlg(policy), tmp_path)
+    runner = make_runner(TableAlg(policy), tmp_path)
     runner.attach_evaluation(env, interval=1, seed=5, distance_weight=1.0)
     for it, checkpoint in enumerate(CHECKPOINTS):  # what rsl-rl's learn() does: train, then log the iteration
         policy.table.copy_(outcome_table(*checkpoint))
         runner.current_learning_iteration = it
-        runner.logger.log(it=it)
+        log_iteration(runner, it, len(CHECKPOINTS))
     best = torch.load(tmp_path / "best_model.pt", weights_only=True)
     assert best["infos"]["iter"] == 3 and best["iter"] == 3
     torch.testing.assert_close(best["table"], outcome_table(*CHECKPOINTS[3]))
     assert best["infos"]["eval"]["success_rate"] == pytest.approx(0.5)
     assert best["infos"]["eval"]["final_distance_m"] == pytest.approx(0.05)
+    assert best["train_state"]["best_eval"] == best["infos"]["eval"]  # a resumed run keeps this best score
     assert runner.best_eval.score(1.0) == pytest.approx(0.45)
     # Every evaluation ran on the same episodes (same seed), was logged, and the policy went back to training.
     assert env.seeds == [5] * len(CHECKPOINTS)
-    success_log = [(v, s) for k, v, s in runner.logger.writer.scalars if k == "Eval/success_rate"]
+    scalars = runner.logger.writer.scalars
+    success_log = [(v, s) for k, v, s in scalars if k == "Eval/success_rate"]
     assert success_log == [(pytest.approx(r), i) for i, r in enumerate([0.25, 0.0, 0.75, 0.5, 0.75, 0.25])]
     assert runner.alg.modes == ["eval", "train"] * len(CHECKPOINTS)
-    assert runner.logger.logged == [((), it) for it in range(len(CHECKPOINTS))]  # rsl-rl's own logging still runs
+    # rsl-rl's own logging still runs, before the evaluation of each iteration.
+    assert [s for k, _, s in scalars if k == "Loss/learning_rate"] == list(range(len(CHECKPOINTS)))
+    assert [k for k, _, s in scalars if s == 0].index("Loss/learning_rate") < \
+        [k for k, _, s in scalars if s == 0].index("Eval/success_rate")
     assert "buffer" not in best  # a policy to evaluate and deploy, not a run to resume
     assert not list(tmp_path.glob("*.tmp"))
 
@@ -267,29 +253,38 @@ def test_best_model_is_the_checkpoint_with_the_best_score(tmp_path):
 def test_evaluation_runs_every_interval_iterations_only(tmp_path):
     env = ScriptedEnv([1, 1, 1, 1])
     policy = TablePolicy(outcome_table(*CHECKPOINTS[0]))
-    runner = Runner(TableAlg(policy), tmp_path)
+    runner = make_runner(TableAlg(policy), tmp_path)
     runner.attach_evaluation(env, interval=3, seed=0, distance_weight=1.0)
     for it, checkpoint in enumerate(CHECKPOINTS):
         policy.table.copy_(outcome_table(*checkpoint))
-        runner.logger.log("positional", it=it)
+        log_iteration(runner, it, len(CHECKPOINTS))
     assert [s for k, _, s in runner.logger.writer.scalars if k == "Eval/success_rate"] == [2, 5]
     assert torch.load(tmp_path / "best_model.pt", weights_only=True)["infos"]["iter"] == 2
-    assert runner.logger.logged[0] == (("positional",), 0)  # the wrapped logger gets every argument
 
 
 def test_interval_zero_never_evaluates(tmp_path):
-    runner = Runner(TableAlg(TablePolicy(outcome_table(*CHECKPOINTS[0]))), tmp_path)
+    runner = make_runner(TableAlg(TablePolicy(outcome_table(*CHECKPOINTS[0]))), tmp_path)
     runner.attach_evaluation(ScriptedEnv([1, 1, 1, 1]), interval=0, seed=0)
-    runner.logger.log(it=0)
-    assert runner.logger.writer.scalars == [] and not (tmp_path / "best_model.pt").exists()
-    assert runner.best_eval is None
+    log_iteration(runner, 0, 1)
+    assert not [k for k, _, _ in runner.logger.writer.scalars if k.startswith("Eval/")]
+    assert not (tmp_path / "best_model.pt").exists() and runner.best_eval is None
+
+
+def test_only_the_process_with_the_writer_evaluates(tmp_path):
+    """In a distributed run every process calls the hook; ranks > 0 have no writer and neither evaluate nor save."""
+    env = ScriptedEnv([1, 1, 1, 1])
+    runner = make_runner(TableAlg(TablePolicy(outcome_table(*CHECKPOINTS[3]))), tmp_path)
+    runner.logger.writer = None
+    runner.attach_evaluation(env, interval=1, seed=0)
+    log_iteration(runner, 0, 1)
+    assert env.seeds == [] and runner.best_eval is None and not (tmp_path / "best_model.pt").exists()
 
 
 def test_the_default_distance_weight_is_one_centimetre_per_percent(tmp_path):
     """100 % success at 40 cm (score 0.6) beats 50 % at 5 cm (0.45) with weight 1; weight 2 would reverse it."""
     env = ScriptedEnv([1, 1])
     policy = TablePolicy(outcome_table([True, True], [0.4, 0.4]))
-    runner = Runner(TableAlg(policy), tmp_path)
+    runner = make_runner(TableAlg(policy), tmp_path)
     runner.attach_evaluation(env, interval=1, seed=0)
     runner.evaluate_and_keep_best(0)
     policy.table.copy_(outcome_table([True, False], [0.05, 0.05]))
@@ -301,7 +296,7 @@ def test_the_distance_weight_trades_success_for_precision(tmp_path):
     """With distance_weight 0 the ranking is by success rate alone: iteration 2 (first of the 75 % ones) wins."""
     env = ScriptedEnv([1, 1, 1, 1])
     policy = TablePolicy(outcome_table(*CHECKPOINTS[0]))
-    runner = Runner(TableAlg(policy), tmp_path)
+    runner = make_runner(TableAlg(policy), tmp_path)
     runner.attach_evaluation(env, interval=1, seed=0, distance_weight=0.0)
     for it, checkpoint in enumerate(CHECKPOINTS):
         policy.table.copy_(outcome_table(*checkpoint))
@@ -312,7 +307,7 @@ def test_the_distance_weight_trades_success_for_precision(tmp_path):
 def test_the_training_state_of_a_recurrent_policy_survives_an_evaluation(tmp_path):
     policy = CountingPolicy(2)
     policy.count = torch.tensor([7.0, 9.0])
-    runner = Runner(TableAlg(policy), tmp_path)
+    runner = make_runner(TableAlg(policy), tmp_path)
     runner.attach_evaluation(ScriptedEnv([3, 2]), interval=1, seed=0)
     assert runner.evaluate_and_keep_best(0).success_rate == 1.0
     assert policy.count.tolist() == [7.0, 9.0]
@@ -338,7 +333,7 @@ def test_a_distillation_runs_best_model_is_chosen_by_evaluating_the_student(tmp_
     teacher = constant_model(obs, groups, "teacher", [1.0, 0.01, 0.0])
     alg = DAgger(student, teacher, AggregatedBuffer(64, env.num_envs, {"policy": OBS_DIM, "teacher": OBS_DIM},
                                                     NUM_ACTIONS))
-    runner = Runner(alg, tmp_path)
+    runner = make_runner(alg, tmp_path)
     runner.attach_evaluation(env, interval=1, seed=0)
     result = runner.evaluate_and_keep_best(4)
     assert (result.success_rate, result.final_distance_m) == (0.0, pytest.approx(0.3))

@@ -292,17 +292,20 @@ def test_play_figure8_reports_tracking_error(teacher_run, tmp_path, monkeypatch)
 
 def test_figure8_tracking_error_of_a_hovering_drone_is_its_distance_to_the_moving_goal():
     """A drone that hovers exactly where it starts, (0, 0, 1) (trim command, instantaneous rotors, nominal
-    airframe, level start at rest), tracks a figure-8 at height 1 m: the error at episode time t is then
+    airframe without latency, payload, motor-strength spread or gusts, level start at rest), tracks a figure-8 at
+    height 1 m: the error at episode time t is then
     |(A sin ωt, A sin ωt cos ωt)|, known by hand at every recorded step (t = 0.1 .. 0.98 s, after the settling
     time, before the episode ends)."""
     from foundation.envs import RslRlVecEnvWrapper
     from foundation.rsl_rl.play import rollout
     from foundation.rsl_rl.trajectories import Figure8
     from tests.conftest import make_point_ctrl_env
+    from tests.tasks.test_point_ctrl_randomization import NEW_FACTORS_OFF
 
     env = RslRlVecEnvWrapper(make_point_ctrl_env(
         2, episode_length_s=1.0, robot__mass_range_kg=(0.027, 0.027), robot__thrust_to_weight_range=(2.25, 2.25),
-        robot__motor_tau_s=1e-9, init__max_tilt_rad=0.0, init__max_lin_vel_mps=0.0, init__max_ang_vel_radps=0.0))
+        robot__motor_tau_s=1e-9, init__max_tilt_rad=0.0, init__max_lin_vel_mps=0.0, init__max_ang_vel_radps=0.0,
+        **NEW_FACTORS_OFF))
 
     class Trim(torch.nn.Module):
         def forward(self, obs):

@@ -11,7 +11,8 @@ Every expected value is computed here by hand from the source's conventions, nev
   α = I⁻¹ τ (no gyroscopic term at ω = 0). MuJoCo's semi-implicit Euler step then gives v₁ = a dt, ω₁ = α dt
   (body frame: a free joint's angular velocity is in local coordinates), p₁ = p₀ + v₁ dt.
 
-The airframe randomisation is pinned to nominal through the config, the rotor lag is made instantaneous
+The airframe randomisation is pinned to nominal and the added actuation factors (latency, rotor-lag spread, payload,
+motor strengths, gusts) are disabled through the config, the rotor lag is made instantaneous
 (``motor_tau_s`` → 0) and one policy step is one physics step (``decimation=1``), so a single ``env.step`` from a
 state written with ``sim.write_state`` is exactly one rigid-body step with known forces.
 """
@@ -25,6 +26,7 @@ import pytest
 import torch
 
 from tests.conftest import make_point_ctrl_env
+from tests.tasks.test_point_ctrl_randomization import NEW_FACTORS_OFF
 
 # --------------------------------------------------------------------------------------------- the source's numbers
 MASS_KG = 0.027
@@ -36,10 +38,11 @@ ROTOR_XY = np.array([[0.028, -0.028], [-0.028, -0.028], [-0.028, 0.028], [0.028,
 YAW_SIGN = np.array([-1.0, 1.0, -1.0, 1.0])  # τ_z = km(-ω0² + ω1² - ω2² + ω3²)
 DT = 0.01  # s, the task's sim dt
 
-#: Nominal airframe, instantaneous rotors, one physics step per env step, no crash termination, env origins apart.
+#: Nominal airframe without latency, payload, motor-strength spread, rotor-lag spread or gusts, instantaneous
+#: rotors, one physics step per env step, no crash termination, env origins apart.
 EXACT = dict(robot__mass_range_kg=(MASS_KG, MASS_KG), robot__thrust_to_weight_range=(THRUST_TO_WEIGHT,) * 2,
              robot__motor_tau_s=1e-9, decimation=1, min_height_m=-100.0, max_height_m=100.0,
-             scene__env_spacing=3.0)
+             scene__env_spacing=3.0, **NEW_FACTORS_OFF)
 
 
 def quat_axis_angle(axis, angle_rad: float) -> np.ndarray:
@@ -218,22 +221,26 @@ def test_observations_in_a_known_pose_are_in_the_body_frame():
 
 
 # ------------------------------------------------------------------------------------------------------- rewards
-REWARD = dict(coarse=15.0, coarse_scale=0.8, fine=5.0, fine_scale=0.1, lin_vel=-0.05, ang_vel=-0.01, crash=-10.0)
+#: RewardCfg's weights and length scales, written out (README: "Reward per policy step").
+REWARD = dict(coarse=15.0, coarse_scale=0.8, fine=10.0, fine_scale=0.1, lin_vel=-0.05, ang_vel=-0.05,
+              action_rate=-0.5, crash=-10.0)
 
 
-def expected_reward(d, v, w, crashed, step_dt: float = DT) -> np.ndarray:
-    """README's reward per policy step: step_dt · (15(1-tanh(d/0.8)) + 5(1-tanh(d/0.1)) - 0.05|v|² - 0.01|ω|²),
-    -10 on a crash."""
+def expected_reward(d, v, w, delta_a, crashed, step_dt: float = DT) -> np.ndarray:
+    """The reward per policy step: step_dt · (15(1-tanh(d/0.8)) + 10(1-tanh(d/0.1)) - 0.05|v|² - 0.05|ω|²
+    - 0.5|a_t - a_{t-1}|²), -10 on a crash. ``delta_a`` (N, 4) is the action change a_t - a_{t-1}."""
     r = REWARD
     shaped = (r["coarse"] * (1 - np.tanh(d / r["coarse_scale"])) + r["fine"] * (1 - np.tanh(d / r["fine_scale"]))
-              + r["lin_vel"] * (v ** 2).sum(1) + r["ang_vel"] * (w ** 2).sum(1))
+              + r["lin_vel"] * (v ** 2).sum(1) + r["ang_vel"] * (w ** 2).sum(1)
+              + r["action_rate"] * (delta_a ** 2).sum(1))
     return shaped * step_dt + r["crash"] * crashed
 
 
 def test_rewards_match_the_hand_computed_terms():
     """Motors off (action -1): each body falls freely for one step, so its state after the step is known by hand
     (v₁ = v₀ - g dt ẑ, p₁ = p₀ + v₁ dt; body rates about one principal axis stay constant). Goal distances span the
-    fine (0.1 m) and coarse (0.8 m) length scales; one env starts under the crash height."""
+    fine (0.1 m) and coarse (0.8 m) length scales; one env starts under the crash height. The first action of an
+    episode changes the command from a_{-1} = 0 to -1 on each rotor: |Δa|² = 4."""
     env = make_point_ctrl_env(6, **{**EXACT, "min_height_m": 0.1, "max_height_m": 2.0})
     pos = np.array([[0.0, 0.0, 1.0], [0.1, 0.0, 1.0], [0.0, 0.2, 1.0], [0.0, 0.0, 1.0], [0.3, 0.4, 1.2],
                     [0.0, 0.0, 0.05]])
@@ -252,8 +259,8 @@ def test_rewards_match_the_hand_computed_terms():
     crashed = p1[:, 2] < 0.1
     assert crashed.tolist() == [False] * 5 + [True] and terminated.tolist() == crashed.tolist()
     assert d.min() < 0.05 and d.max() > 1.5
-    np.testing.assert_allclose(reward.double().numpy(), expected_reward(d, v1, ang_vel, crashed), rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(reward.double().numpy(), expected_reward(d, v1, ang_vel, -np.ones((6, 4)), crashed),
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_rewards_are_scaled_by_the_policy_step():
@@ -267,8 +274,9 @@ def test_rewards_are_scaled_by_the_policy_step():
     v = np.array([[0.0, 0.0, -2 * GRAVITY * DT]] * 2)
     p = np.array([[0.0, 0.0, 1.0 - 3 * GRAVITY * DT**2]] * 2)
     d = np.linalg.norm(np.array([[0.0, 0.0, 1.0], [0.0, 0.0, 1.5]]) - p, axis=1)
-    np.testing.assert_allclose(reward.double().numpy(), expected_reward(d, v, np.zeros((2, 3)), np.zeros(2),
-                                                                        step_dt=2 * DT), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(reward.double().numpy(),
+                               expected_reward(d, v, np.zeros((2, 3)), -np.ones((2, 4)), np.zeros(2), step_dt=2 * DT),
+                               rtol=1e-5, atol=1e-6)
 
 
 # ------------------------------------------------------------------------------------------------------- success
@@ -342,7 +350,7 @@ def test_episode_reward_logs_are_the_episode_sums_per_second():
     _, reward, _, time_outs, extras = env.step(torch.zeros(8, 4))
     assert time_outs.all()
     log = extras["log"]
-    names = ["distance_coarse", "distance_fine", "lin_vel", "ang_vel", "crash"]
+    names = ["distance_coarse", "distance_fine", "lin_vel", "ang_vel", "action_rate", "crash"]
     assert {f"Episode_Reward/{k}" for k in names} <= set(log)
     total = sum(log[f"Episode_Reward/{k}"] for k in names) * DT
     assert total == pytest.approx(reward.mean().item(), rel=1e-5)
@@ -379,13 +387,15 @@ def test_out_of_range_commands_are_clipped_by_the_task_itself():
 
 
 def test_episode_reward_logs_sum_over_the_whole_episode():
-    """Three-step episodes: the logged terms add up to each episode's summed reward (mean over envs) per second."""
+    """Three-step episodes with changing commands: the logged terms (the action rate among them) add up to each
+    episode's summed reward (mean over envs) per second."""
     env = make_point_ctrl_env(4, seed=2, **{**EXACT, "episode_length_s": 3 * DT})
     rewards = []
-    for _ in range(3):
-        _, reward, _, time_outs, extras = env.step(torch.zeros(4, 4))
+    for k in range(3):
+        _, reward, _, time_outs, extras = env.step(torch.full((4, 4), 0.2 * (-1) ** k))
         rewards.append(reward)
     assert time_outs.all()
-    names = ["distance_coarse", "distance_fine", "lin_vel", "ang_vel", "crash"]
+    names = ["distance_coarse", "distance_fine", "lin_vel", "ang_vel", "action_rate", "crash"]
+    assert extras["log"]["Episode_Reward/action_rate"] < 0.0
     total = sum(extras["log"][f"Episode_Reward/{k}"] for k in names) * 3 * DT
     assert total == pytest.approx(torch.stack(rewards).sum(0).mean().item(), rel=1e-5)
