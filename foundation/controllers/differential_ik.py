@@ -21,6 +21,19 @@ from foundation.utils.math import apply_delta_pose, compute_pose_error
 _DEFAULT_PARAMS = {"dls": {"lambda_val": 0.01}, "pinv": {"k_val": 1.0}}
 
 
+def dls_delta_joint_pos(jacobian: torch.Tensor, delta_pose: torch.Tensor, lambda_val: float) -> torch.Tensor:
+    """Damped-least-squares joint step ``Jᵀ (J Jᵀ + λ² I)⁻¹ e`` (N, num_joints).
+
+    Args:
+        jacobian: (N, m, num_joints) task Jacobian (rows e.g. [linear; angular], world frame).
+        delta_pose: (N, m) task-space error e (m, and rad for angular rows).
+        lambda_val: Damping λ (same units as ``delta_pose``).
+    """
+    jjt = jacobian @ jacobian.transpose(1, 2)
+    damped = jjt + lambda_val**2 * torch.eye(jjt.shape[-1], dtype=jjt.dtype, device=jjt.device)
+    return (jacobian.transpose(1, 2) @ torch.linalg.solve(damped, delta_pose.unsqueeze(-1))).squeeze(-1)
+
+
 @dataclass
 class DifferentialIKControllerCfg:
     """Configuration of :class:`DifferentialIKController` (Isaac Lab's field names).
@@ -149,7 +162,4 @@ class DifferentialIKController:
         """(N, num_joints) joint step solving ``jacobian Δq = delta_pose`` (N, m) by the configured method."""
         if self.cfg.ik_method == "pinv":
             return self.cfg.ik_params["k_val"] * (torch.linalg.pinv(jacobian) @ delta_pose.unsqueeze(-1)).squeeze(-1)
-        lam = self.cfg.ik_params["lambda_val"]
-        jjt = jacobian @ jacobian.transpose(1, 2)
-        damped = jjt + lam**2 * torch.eye(jjt.shape[-1], dtype=jjt.dtype, device=jjt.device)
-        return (jacobian.transpose(1, 2) @ torch.linalg.solve(damped, delta_pose.unsqueeze(-1))).squeeze(-1)
+        return dls_delta_joint_pos(jacobian, delta_pose, self.cfg.ik_params["lambda_val"])

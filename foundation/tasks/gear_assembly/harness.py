@@ -1,9 +1,9 @@
 """Test harness of the gear scene on raw MuJoCo (one ``MjData``): grasped start, a DLS IK step, scripted episodes.
 
 This is the physics tests' and measurement scripts' harness, not the task env: it steps a single ``mujoco.MjData``
-of ``scene.xml`` with numpy. Its damped-least-squares IK step (:func:`dls_ik_step`) is a minimal stand-in, kept in
-this one place, for ``foundation/controllers/differential_ik.py`` (Isaac Lab's ``DifferentialIKController``), which
-replaces it when merged. Frames: world; quaternions (w, x, y, z); metres, radians, seconds.
+of ``scene.xml`` with numpy. Its IK step (:func:`dls_ik_step`) is the env's damped least squares
+(``foundation.controllers.differential_ik.dls_delta_joint_pos``) applied to one numpy state. Frames: world;
+quaternions (w, x, y, z); metres, radians, seconds.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import mujoco
 import numpy as np
 import torch
 
+from foundation.controllers.differential_ik import dls_delta_joint_pos
 from foundation.tasks.gear_assembly.scene_cfg import GearSceneCfg
 from foundation.tasks.gear_assembly.scripted import ScriptedInsertion, ScriptedInsertionCfg
 from foundation.tasks.gear_assembly.success import GearSuccessCfg, gear_seated
@@ -29,7 +30,8 @@ IK_DAMPING = 0.05
 
 def dls_ik_step(jacobian: np.ndarray, pos_error: np.ndarray, rot_error: np.ndarray,
                 damping: float = IK_DAMPING) -> np.ndarray:
-    """Joint step (nq_arm,) of damped least squares: ``J^T (J J^T + damping^2 I)^-1 [pos_error; rot_error]``.
+    """Joint step (nq_arm,) of damped least squares (:func:`foundation.controllers.differential_ik.dls_delta_joint_pos`,
+    the env's IK) for one numpy state.
 
     Args:
         jacobian: (6, nq_arm) site Jacobian, rows [translation; rotation], world frame.
@@ -37,9 +39,8 @@ def dls_ik_step(jacobian: np.ndarray, pos_error: np.ndarray, rot_error: np.ndarr
         rot_error: (3,) rotation vector (axis * angle) from current to target orientation, world frame, rad.
         damping: lambda.
     """
-    err = np.concatenate([pos_error, rot_error])
-    jjt = jacobian @ jacobian.T + damping**2 * np.eye(6)
-    return jacobian.T @ np.linalg.solve(jjt, err)
+    err = torch.from_numpy(np.concatenate([pos_error, rot_error]))[None]
+    return dls_delta_joint_pos(torch.from_numpy(jacobian)[None], err, damping)[0].numpy()
 
 
 def rotation_error(target_quat: np.ndarray, quat: np.ndarray) -> np.ndarray:
