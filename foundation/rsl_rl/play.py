@@ -51,7 +51,7 @@ from foundation.rsl_rl.rendering import PassiveViewer, VideoRecorder, env_marker
 from foundation.rsl_rl.runner import RUNNERS, CheckpointError
 from foundation.rsl_rl.runner_cfg import to_rsl_rl_dict
 from foundation.rsl_rl.trajectories import Figure8, TrackingErrors
-from foundation.rsl_rl.usd_export import UsdRolloutRecorder, new_usd_dir
+from foundation.rsl_rl.usd_export import UsdRolloutRecorder
 from foundation.tasks import make_env
 
 #: Task methods ``--figure8`` needs (see ``foundation.rsl_rl.trajectories``).
@@ -157,13 +157,13 @@ def main(argv: list[str] | None = None) -> dict:
     display, video = None, None
     if record:
         video_envs = min(args.video_envs, env.num_envs)
-        video = _new_video_path(run_dir)
+        video = _new_play_path(run_dir, "videos", ".mp4")
         display = VideoRecorder(env.unwrapped.sim, video, round(1.0 / env.unwrapped.step_dt), args.video_length,
                                 list(range(video_envs)), args.video_width, args.video_height,
                                 distance=args.camera_distance)
     elif show_viewer:
         display = PassiveViewer(env.unwrapped.sim, env.unwrapped.step_dt, distance=args.camera_distance)
-    played = UsdRolloutRecorder(env, new_usd_dir(run_dir), args.video_length) if args.usd else env
+    played = UsdRolloutRecorder(env, _new_play_path(run_dir, "usd"), args.video_length) if args.usd else env
     try:
         result, tracking = rollout(played, policy, args.episodes, display, figure8, args.settle_time)
     finally:
@@ -292,12 +292,12 @@ def print_summary(checkpoint: str, result: EvalResult, tracking: dict | None, se
               + ", ".join(os.path.basename(p) for p in exported.values()))
 
 
-def _new_video_path(run_dir: str) -> str:
-    """``<run_dir>/videos/play_<timestamp>.mp4``, suffixed ``_<k>`` if that file exists."""
-    stem = os.path.join(run_dir, "videos", "play_" + datetime.now().strftime("%Y-%m-%d_%H-%M-%S"))
-    path, k = stem + ".mp4", 1
+def _new_play_path(run_dir: str, folder: str, ext: str = "") -> str:
+    """``<run_dir>/<folder>/play_<timestamp><ext>``, suffixed ``_<k>`` before ``ext`` if that path exists."""
+    stem = os.path.join(run_dir, folder, "play_" + datetime.now().strftime("%Y-%m-%d_%H-%M-%S"))
+    path, k = stem + ext, 1
     while os.path.exists(path):
-        path, k = f"{stem}_{k}.mp4", k + 1
+        path, k = f"{stem}_{k}{ext}", k + 1
     return path
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import os
-from datetime import datetime
 
 import mujoco
 
@@ -92,12 +91,3 @@ class UsdRolloutRecorder:
         exporter = self._exporter
         return os.path.join(exporter.output_directory_root, exporter.output_directory, "frames",
                             f"frame_{exporter.frame_count}.usd")
-
-
-def new_usd_dir(run_dir: str) -> str:
-    """``<run_dir>/usd/play_<timestamp>``, suffixed ``_<k>`` if that folder exists."""
-    stem = os.path.join(run_dir, "usd", "play_" + datetime.now().strftime("%Y-%m-%d_%H-%M-%S"))
-    path, k = stem, 1
-    while os.path.exists(path):
-        path, k = f"{stem}_{k}", k + 1
-    return path
