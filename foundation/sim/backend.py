@@ -99,13 +99,7 @@ class PhysicsBackend(abc.ABC):
         Raises:
             ValueError: on an unknown joint name (the message lists the valid ones).
         """
-        widths = {int(mujoco.mjtJoint.mjJNT_FREE): 7, int(mujoco.mjtJoint.mjJNT_BALL): 4}
-        cols = []
-        for name in names:
-            j = self._id(mujoco.mjtObj.mjOBJ_JOINT, "joint", name)
-            adr = int(self.model.jnt_qposadr[j])
-            cols += range(adr, adr + widths.get(int(self.model.jnt_type[j]), 1))
-        return cols
+        return self._joint_cols(names, self.model.jnt_qposadr, free_width=7, ball_width=4)
 
     def joint_dof_cols(self, names: Sequence[str]) -> list[int]:
         """``qvel`` / ``qfrc_applied`` / Jacobian columns of the named joints, in the order given (6 for a free
@@ -114,12 +108,15 @@ class PhysicsBackend(abc.ABC):
         Raises:
             ValueError: on an unknown joint name.
         """
-        widths = {int(mujoco.mjtJoint.mjJNT_FREE): 6, int(mujoco.mjtJoint.mjJNT_BALL): 3}
+        return self._joint_cols(names, self.model.jnt_dofadr, free_width=6, ball_width=3)
+
+    def _joint_cols(self, names: Sequence[str], adr, free_width: int, ball_width: int) -> list[int]:
+        """Columns ``adr[j] .. adr[j] + width`` of each named joint j (width by joint type, 1 for hinge/slide)."""
+        widths = {int(mujoco.mjtJoint.mjJNT_FREE): free_width, int(mujoco.mjtJoint.mjJNT_BALL): ball_width}
         cols = []
         for name in names:
             j = self._id(mujoco.mjtObj.mjOBJ_JOINT, "joint", name)
-            adr = int(self.model.jnt_dofadr[j])
-            cols += range(adr, adr + widths.get(int(self.model.jnt_type[j]), 1))
+            cols += range(int(adr[j]), int(adr[j]) + widths.get(int(self.model.jnt_type[j]), 1))
         return cols
 
     def actuator_ids(self, names: Sequence[str]) -> list[int]:
