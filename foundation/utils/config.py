@@ -54,6 +54,7 @@ class FieldChecks:
         self.cfg, self.title, self.lines = cfg, title, []
 
     def value(self, key: str) -> Any:
+        """The value of the field at dotted path ``key`` below the node (raises AttributeError if absent)."""
         obj = self.cfg
         for name in key.split("."):
             obj = getattr(obj, name)

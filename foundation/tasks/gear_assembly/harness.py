@@ -53,6 +53,7 @@ def rotation_error(target_quat: np.ndarray, quat: np.ndarray) -> np.ndarray:
 
 
 def yaw_quat(yaw: float) -> np.ndarray:
+    """(4,) quaternion (w, x, y, z) of a rotation by ``yaw`` rad about the world z axis."""
     return np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
 
 

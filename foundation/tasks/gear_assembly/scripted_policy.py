@@ -59,6 +59,7 @@ class ScriptedPolicy(torch.nn.Module):
         self.aim_offset[ids, 1] = self.aim_off_axis_m * torch.sin(angle)
 
     def forward(self, obs) -> torch.Tensor:  # noqa: ARG002  (the controller reads the env, not the observation)
+        """(N, 4) env actions in [-1, 1] towards the scripted controller's TCP target (reads the env's state)."""
         env = self.env
         aim = env.shaft_estimate_error() + self.aim_offset
         tcp = env.tcp_pos()
