@@ -82,6 +82,22 @@ class SpawnCfg:
 
 
 @dataclass
+class ViewerCfg:
+    """Camera of ``play.py``'s video and viewer (Isaac Lab's ``ViewerCfg``, reduced to a tracking camera).
+
+    Attributes:
+        body_name: Body the camera tracks; ``None``: the model's first body after the world body (the robot's root).
+        distance_m: Camera distance to that body, m; ``None``: ``max(1.5, 3 · model.stat.extent)``.
+        azimuth_deg, elevation_deg: Camera angles, degrees (MuJoCo's ``mjvCamera`` convention).
+    """
+
+    body_name: str | None = None
+    distance_m: float | None = None
+    azimuth_deg: float = 135.0
+    elevation_deg: float = -20.0
+
+
+@dataclass
 class DirectRLEnvCfg:
     """Base configuration of a direct-RL environment (field names as Isaac Lab's ``DirectRLEnvCfg``).
 
@@ -96,6 +112,7 @@ class DirectRLEnvCfg:
         max_abs_qpos: Physical bound of every ``qpos`` entry (m or rad); an env beyond it is a runaway state, reset
             and counted like a non-finite one (``None``: no bound).
         max_abs_qvel: Physical bound of every ``qvel`` entry (m/s or rad/s), as ``max_abs_qpos``.
+        viewer: Camera of ``play.py``.
     """
 
     sim: SimCfg = field(default_factory=SimCfg)
@@ -107,6 +124,7 @@ class DirectRLEnvCfg:
     seed: int | None = None
     max_abs_qpos: float | None = None
     max_abs_qvel: float | None = None
+    viewer: ViewerCfg = field(default_factory=ViewerCfg)
 
     def validate(self) -> None:
         """Raise ``ConfigError`` (a ``ValueError``) naming every field whose value is out of range."""
@@ -119,7 +137,7 @@ class DirectRLEnvCfg:
         if not c.lines:
             c.require(self.episode_length_s >= self.sim.dt * self.decimation, "episode_length_s",
                       f"must cover at least one policy step ({self.sim.dt * self.decimation} s)")
-        for key in ("max_abs_qpos", "max_abs_qvel"):
+        for key in ("max_abs_qpos", "max_abs_qvel", "viewer.distance_m"):
             if c.value(key) is not None:
                 c.positive(key)
         if self.seed is not None:

@@ -47,7 +47,7 @@ from foundation.envs import RslRlVecEnvWrapper
 from foundation.rsl_rl import cli
 from foundation.rsl_rl.evaluation import EvalResult
 from foundation.rsl_rl.export import export_policy
-from foundation.rsl_rl.rendering import PassiveViewer, VideoRecorder, env_markers
+from foundation.rsl_rl.rendering import PassiveViewer, VideoRecorder, camera_settings, env_markers
 from foundation.rsl_rl.runner import RUNNERS, CheckpointError
 from foundation.rsl_rl.runner_cfg import to_rsl_rl_dict
 from foundation.rsl_rl.trajectories import Figure8, TrackingErrors
@@ -73,7 +73,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--video_envs", type=int, default=4, help="Envs shown side by side (default 4).")
     parser.add_argument("--video_width", type=int, default=384, help="Width of each env's tile, pixels.")
     parser.add_argument("--video_height", type=int, default=288, help="Height of the video, pixels.")
-    parser.add_argument("--camera_distance", type=float, help="Camera distance to the robot, m (default auto).")
+    parser.add_argument("--camera_distance", type=float, help="Camera distance to the tracked body, m (default: env.viewer.distance_m, "
+                        "else auto).")
     parser.add_argument("--usd", action="store_true", help="Record env 0's first --video_length steps as USD.")
     parser.add_argument("--export", action="store_true", help="Export TorchScript + ONNX to <run_dir>/exported/.")
     parser.add_argument("--figure8", action="store_true", help="Track a figure-8 goal (tasks with set_goal).")
@@ -160,9 +161,10 @@ def main(argv: list[str] | None = None) -> dict:
         video = _new_play_path(run_dir, "videos", ".mp4")
         display = VideoRecorder(env.unwrapped.sim, video, round(1.0 / env.unwrapped.step_dt), args.video_length,
                                 list(range(video_envs)), args.video_width, args.video_height,
-                                distance=args.camera_distance)
+                                **camera_settings(env, args.camera_distance))
     elif show_viewer:
-        display = PassiveViewer(env.unwrapped.sim, env.unwrapped.step_dt, distance=args.camera_distance)
+        display = PassiveViewer(env.unwrapped.sim, env.unwrapped.step_dt,
+                                **camera_settings(env, args.camera_distance))
     played = UsdRolloutRecorder(env, _new_play_path(run_dir, "usd"), args.video_length) if args.usd else env
     try:
         result, tracking = rollout(played, policy, args.episodes, display, figure8, args.settle_time)

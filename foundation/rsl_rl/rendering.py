@@ -57,6 +57,27 @@ def env_markers(env) -> dict[str, np.ndarray]:
     return markers
 
 
+def camera_settings(env, distance: float | None = None) -> dict:
+    """``{"track_body", "distance", "azimuth", "elevation"}`` of the env's ``cfg.viewer`` (``ViewerCfg``), for
+    :class:`EnvRenderer` / :class:`PassiveViewer`; ``distance`` (e.g. ``play.py --camera_distance``) wins over the
+    cfg's.
+
+    Raises:
+        ValueError: if ``cfg.viewer.body_name`` is not a body of the model (the message lists the valid ones).
+    """
+    unwrapped = env.unwrapped
+    viewer, model = unwrapped.cfg.viewer, unwrapped.sim.model
+    track_body = 1 if model.nbody > 1 else 0
+    if viewer.body_name is not None:
+        names = [model.body(i).name for i in range(model.nbody)]
+        if viewer.body_name not in names:
+            raise ValueError(f"env.viewer.body_name={viewer.body_name!r} is not a body of the model; valid: "
+                             f"{', '.join(n for n in names if n)}.")
+        track_body = names.index(viewer.body_name)
+    return {"track_body": track_body, "distance": distance if distance is not None else viewer.distance_m,
+            "azimuth": viewer.azimuth_deg, "elevation": viewer.elevation_deg}
+
+
 def copy_env_state(sim, env_id: int, data: mujoco.MjData) -> None:
     """Copy env ``env_id``'s ``qpos`` from the backend into ``data`` (centred on its origin) and run ``mj_forward``.
 
@@ -290,12 +311,12 @@ class PassiveViewer:
         sim: The physics backend (``env.unwrapped.sim``).
         step_dt: Seconds of simulated time per :meth:`show` (the policy step): the viewer sleeps to real time.
         env_id: Environment to follow.
-        distance: Camera distance, m (None: as :class:`EnvRenderer`).
+        track_body, distance, azimuth, elevation: Camera, as :class:`EnvRenderer`'s.
         marker_radius: Radius of the debug-marker spheres, m.
     """
 
-    def __init__(self, sim, step_dt: float, env_id: int = 0, distance: float | None = None,
-                 marker_radius: float = 0.03) -> None:
+    def __init__(self, sim, step_dt: float, env_id: int = 0, track_body: int = 1, distance: float | None = None,
+                 azimuth: float = 135.0, elevation: float = -20.0, marker_radius: float = 0.03) -> None:
         import mujoco.viewer  # needs a display
 
         self.sim, self.step_dt, self.env_id, self.marker_radius = sim, step_dt, env_id, marker_radius
@@ -303,7 +324,8 @@ class PassiveViewer:
         self.data = mujoco.MjData(self.model)
         copy_env_state(sim, env_id, self.data)
         self.viewer = mujoco.viewer.launch_passive(self.model, self.data)
-        aim_camera(self.viewer.cam, self.model, 1 if self.model.nbody > 1 else 0, distance)
+        aim_camera(self.viewer.cam, self.model, track_body, distance)
+        self.viewer.cam.azimuth, self.viewer.cam.elevation = azimuth, elevation
         self._next = time.perf_counter()
 
     def is_running(self) -> bool:

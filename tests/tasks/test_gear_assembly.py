@@ -179,11 +179,26 @@ def test_reward_and_success_on_hand_placed_configurations(env, shift_mm, seated,
     d = math.dist(shift_mm, (0, 0, 0)) / 1000  # every keypoint is offset by the same vector
     assert state["keypoint_distance"] == pytest.approx(torch.full((NUM_ENVS,), d), abs=1e-6)
 
-    def r(a, b):
-        return 1 / (math.exp(a * d) + b + math.exp(-a * d))
+    def r(a, b, x=d):
+        return 1 / (math.exp(a * x) + b + math.exp(-a * x))
 
-    expected = r(5, 4) + r(50, 2) + r(100, 0) + engaged + seated - 0.1 * 0.5
+    radial = math.hypot(shift_mm[0], shift_mm[1]) / 1000  # the gear's distance from the shaft axis
+    expected = r(5, 4) + r(50, 2) + r(100, 0) + 2.0 * r(100, 0, radial) + engaged + seated - 0.1 * 0.5
     assert reward == pytest.approx(torch.full((NUM_ENVS,), expected), abs=1e-5)
+
+
+def test_play_camera_follows_the_gear_and_a_wrong_body_name_lists_the_valid_ones(env):
+    from foundation.rsl_rl.rendering import camera_settings
+
+    cam = camera_settings(env, distance=0.5)
+    assert env.sim.model.body(cam["track_body"]).name == "gear" and cam["distance"] == 0.5
+    assert camera_settings(env)["distance"] == env.cfg.viewer.distance_m == 0.3
+    env.cfg.viewer.body_name = "gears"
+    try:
+        with pytest.raises(ValueError, match="'gears' is not a body.*gear_base"):
+            camera_settings(env)
+    finally:
+        env.cfg.viewer.body_name = "gear"
 
 
 def test_estimate_error_is_drawn_per_reset_and_constant_within_the_episode():

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from foundation.controllers import DifferentialIKController, DifferentialIKControllerCfg
-from foundation.envs import DirectRLEnv, DirectRLEnvCfg, SceneCfg, SimCfg
+from foundation.envs import DirectRLEnv, DirectRLEnvCfg, SceneCfg, SimCfg, ViewerCfg
 from foundation.sim import load_spec
 from foundation.tasks.gear_assembly.harness import GearScene
 from foundation.tasks.gear_assembly.observations import (OBS_DIM_CFG, POLICY_OBS_ORDER, TEACHER_OBS_ORDER,
@@ -129,6 +129,12 @@ class RewardCfg:
         num_keypoints, keypoint_scale_m: Keypoints on the gear's axis and on the seated axis (Factory: 4 over 0.15 m).
         kp_baseline, kp_coarse, kp_fine: Weights of the squashed keypoint distance at (a, b) = ``*_coef`` (Factory:
             1 each with (5, 4), (50, 2), (100, 0)).
+        xy_align, xy_align_coef: Weight and (a, b) of the squashed distance of the gear centre from the shaft axis
+            (ours, not Factory's). The keypoint distance alone has two traps at ~2 cm, both measured: a gear lowered
+            beside the shaft, and a gear resting on the shaft's top face near its rim (the first teacher run ended
+            there, 14.3 mm off the axis, 0 % success): from either, moving over the axis does not shorten the keypoint
+            distance. This term pays for being over the axis at any height; with a = 100 /m it is felt across the
+            start range (0.23 of its peak 0.5 at 1.4 cm) and peaks within the chamfer's reach.
         engaged: Bonus per step while the gear is engaged on the shaft (Factory ``curr_engaged``: 1).
         success: Bonus per step while the gear is seated (Factory ``curr_success``: 1).
         action_rate: Weight of ``|a_t - a_{t-1}|`` (Factory ``action_grad_penalty_scale``: -0.1).
@@ -143,6 +149,8 @@ class RewardCfg:
     kp_coarse_coef: tuple[float, float] = (50.0, 2.0)
     kp_fine: float = 1.0
     kp_fine_coef: tuple[float, float] = (100.0, 0.0)
+    xy_align: float = 2.0
+    xy_align_coef: tuple[float, float] = (100.0, 0.0)
     engaged: float = 1.0
     success: float = 1.0
     action_rate: float = -0.1
@@ -153,7 +161,7 @@ class RewardCfg:
         c = FieldChecks(self, "reward config")
         c.at_least("num_keypoints", 2)
         c.positive("keypoint_scale_m", " m")
-        for key in ("kp_baseline_coef", "kp_coarse_coef", "kp_fine_coef"):
+        for key in ("kp_baseline_coef", "kp_coarse_coef", "kp_fine_coef", "xy_align_coef"):
             a, b = getattr(self, key)
             c.require(a > 0 and b > -2, key, "must be (a, b) with a > 0 and b > -2")
         c.raise_errors()
@@ -203,6 +211,8 @@ class GearAssemblyEnvCfg(DirectRLEnvCfg):
             reset.
         settle_tolerance_m: A bank state whose gear ends farther than this from the TCP after settling is drawn again,
             m (a safeguard: the grasp recipe settles the gear within ~0.1 mm).
+        viewer: ``play.py``'s camera follows the gear from 0.3 m (the whole arm is 1 m tall: tracking its base left the
+            gear a few pixels wide).
         max_abs_qpos, max_abs_qvel: Runaway bounds (``DirectRLEnvCfg``): 1000 m (env origins included) or rad, 1000
             m/s or rad/s. Only a numerical blow-up reaches them: the Panda's joints move at most ~2.6 rad/s, a falling
             gear at a few m/s.
@@ -226,6 +236,7 @@ class GearAssemblyEnvCfg(DirectRLEnvCfg):
     settle_tolerance_m: float = 0.002
     max_abs_qpos: float | None = 1000.0
     max_abs_qvel: float | None = 1000.0
+    viewer: ViewerCfg = field(default_factory=lambda: ViewerCfg(body_name="gear", distance_m=0.3, elevation_deg=-15.0))
 
     def validate(self) -> None:
         """Raise ``ConfigError`` naming every field out of range (the base fields first; the nested configs check
@@ -298,9 +309,9 @@ class GearAssemblyEnv(DirectRLEnv):
         self._wrench_noise_std = torch.tensor([nc.wrist_force_n] * 3 + [nc.wrist_torque_nm] * 3, device=dev)
         self._first_success_step = torch.full((n,), -1, dtype=torch.long, device=dev)
         self._keypoints = keypoint_offsets(cfg.rewards.num_keypoints, cfg.rewards.keypoint_scale_m).to(dev)
-        self._reward_names = ("kp_baseline", "kp_coarse", "kp_fine", "engaged", "success", "action_rate", "drop")
+        self._reward_names = ("kp_baseline", "kp_coarse", "kp_fine", "xy_align", "engaged", "success", "action_rate", "drop")
         rc = cfg.rewards
-        self._reward_weights = torch.tensor([rc.kp_baseline, rc.kp_coarse, rc.kp_fine, rc.engaged, rc.success,
+        self._reward_weights = torch.tensor([rc.kp_baseline, rc.kp_coarse, rc.kp_fine, rc.xy_align, rc.engaged, rc.success,
                                              rc.action_rate, rc.drop], device=dev)
         self._episode_sums = torch.zeros(n, len(self._reward_names), device=dev)
         self._state: dict[str, torch.Tensor] = {}
@@ -471,7 +482,7 @@ class GearAssemblyEnv(DirectRLEnv):
         d = s["keypoint_distance"]
         terms = torch.stack([
             squashing_fn(d, *rc.kp_baseline_coef), squashing_fn(d, *rc.kp_coarse_coef),
-            squashing_fn(d, *rc.kp_fine_coef), s["engaged"].float(), s["seated"].float(),
+            squashing_fn(d, *rc.kp_fine_coef), squashing_fn(s["xy_error"], *rc.xy_align_coef), s["engaged"].float(), s["seated"].float(),
             (self._actions - self._prev_actions).norm(dim=1), s["dropped"].float(),
         ], dim=1) * self._reward_weights
         self._episode_sums += terms
