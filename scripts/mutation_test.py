@@ -3,6 +3,7 @@
     pip install -e .[mutation]
     nice -n 15 python scripts/mutation_test.py                  # every module (~30-60 min on 2 shared cores)
     nice -n 15 python scripts/mutation_test.py evaluation dagger # only these
+    nice -n 15 python scripts/mutation_test.py dagger --functions beta_at DAgger.act   # only these functions
     python scripts/mutation_test.py --list
 
 Tool: **mutmut 3.8.1**, chosen over cosmic-ray and pytest-gremlins because (1) it installs from PyPI and needs
@@ -80,11 +81,16 @@ CORE_FUNCTIONS: dict[str, list[str]] = {
 }
 
 
-def mutant_patterns(name: str, core: bool) -> list[str]:
-    """mutmut mutant-name globs of the module's core functions (``[]``: every mutant)."""
-    if not core or name not in CORE_FUNCTIONS:
+def mutant_patterns(name: str, core: bool, functions: list[str] | None = None) -> list[str]:
+    """mutmut mutant-name globs of the module's core functions, or of ``functions`` when given (``[]``: every
+    mutant)."""
+    if functions:
+        selected = functions
+    elif core and name in CORE_FUNCTIONS:
+        selected = CORE_FUNCTIONS[name]
+    else:
         return []
-    return [f"*ǁ{f.replace('.', 'ǁ')}__mutmut_*" if "." in f else f"*.x_{f}__mutmut_*" for f in CORE_FUNCTIONS[name]]
+    return [f"*ǁ{f.replace('.', 'ǁ')}__mutmut_*" if "." in f else f"*.x_{f}__mutmut_*" for f in selected]
 
 
 def copy_repo(dest: pathlib.Path) -> None:
@@ -133,9 +139,9 @@ def classify(code: int | None) -> str:
     return status_by_exit_code.get(code, f"exit code {code}")
 
 
-def run_module(name: str, max_children: int, show: bool, core: bool) -> dict:
+def run_module(name: str, max_children: int, show: bool, core: bool, functions: list[str] | None = None) -> dict:
     mutate, tests = MODULES[name]
-    patterns = mutant_patterns(name, core)
+    patterns = mutant_patterns(name, core, functions)
     with tempfile.TemporaryDirectory(prefix=f"mutation_{name}_") as tmp:
         root = pathlib.Path(tmp) / "repo"
         copy_repo(root)
@@ -179,8 +185,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--show_survivors", action="store_true", help="Print the diff of every surviving mutant.")
     parser.add_argument("--core", action="store_true",
                         help="Mutate only each module's CORE_FUNCTIONS (where one is listed).")
+    parser.add_argument("--functions", nargs="+", metavar="F",
+                        help="Mutate only these functions (``Class.method`` or ``function``) of the one module given, "
+                             "e.g. to finish a run that stopped part-way.")
     parser.add_argument("--json", help="Also write the results to this JSON file.")
     args = parser.parse_args(argv)
+    if args.functions and len(args.modules) != 1:
+        parser.error("--functions needs exactly one module")
     unknown = [m for m in args.modules if m not in MODULES]
     if unknown:
         parser.error(f"unknown module(s) {unknown}; known: {list(MODULES)}")
@@ -197,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = []
     for name in args.modules or list(MODULES):
-        row = run_module(name, args.max_children, args.show_survivors, args.core)
+        row = run_module(name, args.max_children, args.show_survivors, args.core, args.functions)
         rows.append(row)
         rate = row["killed"] / row["total"] if row["total"] else float("nan")
         print(f"{name + (' (core)' if row['core_only'] else ''):25s} kill rate {100 * rate:5.1f} %  ({row['killed']}/{row['total']}; {row['counts']}; "
