@@ -75,6 +75,12 @@ CORE_FUNCTIONS: dict[str, list[str]] = {
                    "PointCtrlEnv._get_rewards", "PointCtrlEnv._get_dones"],
     "dagger": ["beta_at", "DAgger.act", "DAgger.process_env_step", "DAgger.update", "DAgger._feedforward_loss",
                "DAgger._recurrent_loss", "DAgger.save", "DAgger.load"],
+    # The env layer's step/reset plumbing (decimation, episode length, done flags, resets, non-finite handling) and
+    # the rsl-rl wrapper's action clipping, observation and done conversion; not the config's validate() (a wrong
+    # value is refused or accepted loudly) nor close(), observation_sizes() and the NotImplementedError hooks.
+    "envs": ["DirectRLEnv.__init__", "DirectRLEnv.reset", "DirectRLEnv.get_observations", "DirectRLEnv.step",
+             "DirectRLEnv._runaway_envs", "DirectRLEnv._reset_idx", "RslRlVecEnvWrapper.__init__",
+             "RslRlVecEnvWrapper.get_observations", "RslRlVecEnvWrapper.reset", "RslRlVecEnvWrapper.step"],
     "aggregated_buffer": ["AggregatedBuffer.extend", "AggregatedBuffer.sample_transitions",
                           "AggregatedBuffer.sample_sequences", "AggregatedBuffer._sample_positions",
                           "AggregatedBuffer.newest", "AggregatedBuffer.load_state_dict"],
