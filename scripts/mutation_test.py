@@ -64,6 +64,9 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
                 "tests/rsl_rl/test_dagger.py", "tests/rsl_rl/test_evaluation.py"]),
     "aggregated_buffer": (["foundation/rsl_rl/aggregated_buffer.py"],
                           ["tests/rsl_rl/test_aggregated_buffer.py", "tests/rsl_rl/test_dagger_recurrent.py"]),
+    # test_faults.py and test_resume.py (SIGKILL subprocesses, whole train.py runs) are left out: too slow per mutant.
+    "checkpoints": (["foundation/rsl_rl/checkpoints.py"],
+                    ["tests/rsl_rl/test_checkpoint.py", "tests/rsl_rl/test_validation.py"]),
 }
 
 #: ``--core``: only the functions where a silent bug changes results (the rest, e.g. constructors' tensor
