@@ -55,7 +55,8 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
     # Not tests/tasks/test_point_ctrl.py: its MuJoCo C vs Warp comparison alone takes ~9 s per mutant of step().
     "envs": (["foundation/envs/direct_rl_env.py", "foundation/envs/rsl_rl_vec_env.py",
               "foundation/envs/direct_rl_env_cfg.py"],
-             ["tests/envs/test_direct_rl_env.py", "tests/tasks/test_point_ctrl_physics.py",
+             ["tests/envs/test_direct_rl_env.py", "tests/envs/test_substep_fusion.py",
+              "tests/tasks/test_point_ctrl_physics.py",
               "tests/rsl_rl/test_faults.py::test_a_finite_blow_up_resets_only_its_env_and_is_counted",
               "tests/rsl_rl/test_faults.py::test_a_non_finite_reward_or_observation_never_reaches_the_learner"]),
     "evaluation": (["foundation/rsl_rl/evaluation.py"], ["tests/rsl_rl/test_evaluation.py"]),
