@@ -42,6 +42,43 @@ def test_observations_rewards_and_done_flags_have_the_documented_shapes_and_type
     assert env.single_action_space.shape == (4,)
 
 
+def test_a_fresh_env_has_its_documented_buffers_spaces_and_first_observations():
+    """Before any step: int64 episode counters and bool done flags at zero, empty extras, actions bounded to
+    [-1, 1], unbounded observations. (A task without its own reset in ``__init__``: ``test_substep_fusion.py``.)"""
+    env = make_point_ctrl_env(N)
+    assert str(env.device) == env.cfg.sim.device == "cpu"
+    assert env.episode_length_buf.dtype == torch.long and not env.episode_length_buf.any()
+    for flags in (env.reset_terminated, env.reset_time_outs, env.reset_buf):
+        assert flags.shape == (N,) and flags.dtype == torch.bool and not flags.any()
+    assert env.extras == {"log": {}}
+    assert (env.single_action_space.low == -1).all() and (env.single_action_space.high == 1).all()
+    for space in env.single_observation_space.values():
+        assert (space.low == -float("inf")).all() and (space.high == float("inf")).all()
+    obs = env.get_observations()
+    assert {k: v.shape for k, v in obs.items()} == {k: (N, d) for k, d in env.observation_sizes().items()}
+
+
+def test_unseeded_envs_draw_their_own_seeds():
+    a, b = make_point_ctrl_env(N, seed=None), make_point_ctrl_env(N, seed=None)
+    assert not torch.equal(a.reset()[0]["policy"], b.reset()[0]["policy"])
+
+
+def test_the_backend_gets_the_cfgs_physics_settings(monkeypatch):
+    """scene and sim settings (spacing, MuJoCo Warp's contact and constraint sizes, threads) reach the backend."""
+    import foundation.envs.direct_rl_env as module
+
+    seen = []
+    real = module.make_backend
+
+    def recording(*args):
+        seen.append(args[1:])
+        return real(*args)
+
+    monkeypatch.setattr(module, "make_backend", recording)
+    make_point_ctrl_env(4, scene__env_spacing=2.5, sim__nconmax=7, sim__njmax=9, sim__nthread=3)
+    assert seen == [(4, "auto", "cpu", 2.5, 7, 9, 3)]
+
+
 def test_step_rejects_actions_of_the_wrong_shape():
     env = make_point_ctrl_env(N)
     with pytest.raises(ValueError, match=r"Expected actions of shape \(16, 4\), got \(16, 3\)"):
@@ -140,6 +177,75 @@ def test_wrapper_clips_actions():
     assert torch.allclose(env.get_observations()["teacher"][:, 18:22], torch.full((N, 4), 0.5))
 
 
+def actions_received(env: DirectRLEnv) -> list[torch.Tensor]:
+    """Records the actions that reach the task's ``_pre_physics_step``."""
+    seen = []
+    pre = env._pre_physics_step
+
+    def spy(actions):
+        seen.append(actions.clone())
+        pre(actions)
+
+    env._pre_physics_step = spy
+    return seen
+
+
+def test_wrapper_clips_actions_to_one_by_default_on_both_sides():
+    env = make_point_ctrl_env(N)
+    seen = actions_received(env)
+    RslRlVecEnvWrapper(env).step(torch.tensor([-3.0, -0.5, 0.5, 3.0]).repeat(N, 1))
+    torch.testing.assert_close(seen[0], torch.tensor([-1.0, -0.5, 0.5, 1.0]).repeat(N, 1))
+
+
+def test_wrapper_passes_the_envs_attributes_seed_and_observations_through():
+    env = make_point_ctrl_env(N, **NO_CRASH)
+    wrapped = RslRlVecEnvWrapper(env)
+    assert wrapped.device == env.device and wrapped.cfg is env.cfg and wrapped.unwrapped is env
+
+    def assert_is_the_envs(obs):
+        assert isinstance(obs, TensorDict) and obs.batch_size == torch.Size([N])
+        assert set(obs.keys()) == set(env.get_observations())
+        for group, value in env.get_observations().items():
+            assert torch.equal(obs[group], value)
+
+    first, _ = wrapped.reset(seed=3)
+    assert_is_the_envs(first)
+    first = first.clone()
+    assert_is_the_envs(wrapped.step(torch.zeros(N, 4))[0])
+    again, _ = wrapped.reset(seed=3)
+    other, _ = wrapped.reset(seed=4)
+    assert torch.equal(again["policy"], first["policy"])  # the seed reaches the env: the same random starts
+    assert not torch.equal(other["policy"], first["policy"])
+
+
+def test_wrapper_zeroes_a_nonfinite_observation_and_ends_only_that_env():
+    """Envs 1-3 get a NaN, +inf and -inf observation entry: those entries become 0, those envs are done and
+    terminated (never a time-out, though env 2 also reached the time limit); env 4's time-out and the other envs'
+    observations are untouched."""
+    env = make_point_ctrl_env(N, episode_length_s=0.2, **NO_CRASH)
+    wrapped = RslRlVecEnvWrapper(env)
+    wrapped.reset(seed=0)
+    observe = env._get_observations
+    clean = {}
+
+    def broken():
+        obs = {k: v.clone() for k, v in observe().items()}
+        clean.update({k: v.clone() for k, v in obs.items()})
+        obs["policy"][1, 0], obs["policy"][2, 5], obs["policy"][3, 7] = float("nan"), float("inf"), float("-inf")
+        return obs
+
+    env._get_observations = broken
+    wrapped.episode_length_buf[[2, 4]] = env.max_episode_length - 1
+    obs, reward, dones, extras = wrapped.step(torch.zeros(N, 4))
+    expected = clean["policy"].clone()
+    expected[1, 0] = expected[2, 5] = expected[3, 7] = 0.0
+    assert torch.equal(obs["policy"], expected) and torch.equal(obs["teacher"], clean["teacher"])
+    assert torch.equal(dones, (torch.arange(N) < 5).long() * (torch.arange(N) > 0).long())
+    assert extras["time_outs"].nonzero().flatten().tolist() == [4]
+    assert torch.isfinite(reward).all()
+    assert extras["log"]["Episode_Termination/nonfinite_output"] == 3.0
+
+
 def test_a_crash_terminates_the_episode():
     """Motors off: every drone falls below min_height_m; that step reports terminated (not a time-out)."""
     env = RslRlVecEnvWrapper(make_point_ctrl_env(N, min_height_m=0.9))
@@ -179,6 +285,47 @@ def test_nonfinite_physics_terminates_only_that_env_and_never_raises(tmp_cwd):
     assert not time_outs[0]
     assert not terminated[1:].any()
     assert terminated[0], "the env whose physics became non-finite must be reported as terminated"
+
+
+def test_a_runaway_velocity_alone_and_a_runaway_position_alone_are_each_caught():
+    """Env 2 flies at 1500 m/s (beyond max_abs_qvel, still within max_abs_qpos after one step), env 5 sits 1500 m
+    away at rest (beyond max_abs_qpos only), in the same step: both, and only they, are reset and terminated."""
+    env = make_point_ctrl_env(N, **NO_CRASH)
+    assert env.cfg.max_abs_qvel == env.cfg.max_abs_qpos == 1000.0
+    env.step(torch.zeros(N, 4))
+    lengths = env.episode_length_buf.clone()
+    env.sim.qvel[2, 0] = 1500.0
+    env.sim.qpos[5, 0] += 1500.0
+    _, reward, terminated, _, extras = env.step(torch.zeros(N, 4))
+    assert extras["log"]["Episode_Termination/runaway_state"] == 2.0
+    assert terminated.nonzero().flatten().tolist() == [2, 5] and (reward[[2, 5]] == 0).all()
+    others = [i for i in range(N) if i not in (2, 5)]
+    assert (env.episode_length_buf[[2, 5]] == 0).all()
+    assert torch.equal(env.episode_length_buf[others], lengths[others] + 1)
+
+
+def test_envs_far_from_the_world_origin_are_not_runaways():
+    """The position bound is relative to each env's origin: on a 4 x 4 grid 4 m apart with a 5 m bound, the outer
+    envs' origins are beyond the bound, their drones are not."""
+    env = make_point_ctrl_env(N, scene__env_spacing=4.0, max_abs_qpos=5.0, **NO_CRASH)
+    assert env.sim.env_origins.abs().max() > 5.0
+    for _ in range(3):
+        _, _, terminated, _, extras = env.step(torch.zeros(N, 4))
+        assert not terminated.any()
+        assert extras["log"].get("Episode_Termination/runaway_state", 0.0) == 0.0
+
+
+def test_the_episode_a_blow_up_ends_is_reported_with_finite_outcomes():
+    """A non-finite state is put back to a finite one before the task computes dones, rewards and the ended
+    episode's outcomes: nothing NaN reaches the logs or an evaluation."""
+    env = make_point_ctrl_env(N, **NO_CRASH)
+    env.step(torch.zeros(N, 4))
+    env.sim.qvel[0] = float("nan")
+    _, _, _, _, extras = env.step(torch.zeros(N, 4))
+    outcomes = extras["episode_outcomes"]
+    assert outcomes["env_ids"].tolist() == [0]
+    assert torch.isfinite(outcomes["final_distance"]).all()
+    assert all(torch.isfinite(torch.as_tensor(v)).all() for v in extras["log"].values())
 
 
 # ------------------------------------------------------------------------------------------------ logging

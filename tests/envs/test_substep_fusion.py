@@ -76,6 +76,14 @@ def rollout(backend: str, constant: bool, steps: int = 10) -> tuple[ArmEnv, torc
     return env, obs["policy"]
 
 
+def test_before_its_first_reset_an_env_has_empty_extras_and_get_observations_resets_it():
+    env = ArmEnv(ArmCfg(), constant=False)  # unlike point_ctrl, the arm does not reset itself in __init__
+    assert env.extras == {"log": {}}
+    obs = env.get_observations()
+    assert obs["policy"].shape == (N, 6) and torch.isfinite(obs["policy"]).all()
+    assert env.get_observations() is obs  # later calls return the current observations, no new reset
+
+
 def test_constant_controls_are_fused_into_one_backend_call_on_the_batch_backend():
     fused, obs_fused = rollout("mujoco_batch", constant=True)
     looped, obs_looped = rollout("mujoco_batch", constant=False)

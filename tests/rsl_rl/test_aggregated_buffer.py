@@ -219,7 +219,8 @@ def expected_sequence_mask(ref: ReferenceBuffer, t0: int, env: int, length: int,
     return mask
 
 
-@pytest.mark.parametrize("steps, done_prob", [(7, 0.25), (30, 0.25), (30, 0.0), (30, 0.6)])
+# 30 steps in 12 slots leave the oldest held step in slot 6, half-way round; 31 in slot 7 (neither 0 nor half-way).
+@pytest.mark.parametrize("steps, done_prob", [(7, 0.25), (30, 0.25), (31, 0.25), (30, 0.0), (30, 0.6)])
 def test_sample_sequences_masks_other_episodes_burn_in_and_unwritten_steps(steps, done_prob):
     length, burn_in = 6, 2
     buf, ref, _ = filled_buffer(seed=3, steps=steps, done_prob=done_prob)
@@ -246,8 +247,29 @@ def test_sample_sequences_masks_other_episodes_burn_in_and_unwritten_steps(steps
         assert saw_start_window and saw_mid_window
 
 
+def test_sample_sequences_defaults_to_no_burn_in():
+    """Without ``burn_in`` every window's first step is trained, mid-episode windows included."""
+    buf, _, _ = filled_buffer(steps=10, done_prob=0.0)  # one episode per env: nearly every window starts mid-way
+    _, _, mask = buf.sample_sequences(64, 3, generator=torch.Generator().manual_seed(0))
+    assert mask[0].all()
+
+
+def test_a_given_generator_makes_the_samples_reproducible():
+    """The same seeded generator gives the same samples, whatever torch's global random state."""
+    buf, _, _ = filled_buffer(steps=10)
+    draws = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)
+        obs, _ = buf.sample_transitions(16, generator=torch.Generator().manual_seed(5))
+        seq, _, _ = buf.sample_sequences(16, 3, 1, generator=torch.Generator().manual_seed(5))
+        draws.append((obs["id"], seq["id"]))
+    assert torch.equal(draws[0][0], draws[1][0]) and torch.equal(draws[0][1], draws[1][1])
+
+
 def test_sample_sequences_argument_errors():
     buf, _, _ = filled_buffer(steps=5)
+    _, _, mask = buf.sample_sequences(4, length=1)  # the shortest window: one trained step
+    assert mask.shape == (1, 4) and mask.all()
     with pytest.raises(ValueError, match="burn_in"):
         buf.sample_sequences(4, length=4, burn_in=4)
     with pytest.raises(ValueError, match="burn_in"):

@@ -8,6 +8,8 @@ checkpoints as the CLI shows them are tested in ``test_faults.py`` and ``test_va
 
 from __future__ import annotations
 
+import datetime
+import errno
 import json
 import os
 from types import SimpleNamespace
@@ -15,7 +17,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from foundation.rsl_rl.checkpoints import RUN_MARKER, CheckpointError, atomic_torch_save, load_checkpoint
+from foundation.rsl_rl.checkpoints import (RUN_MARKER, CheckpointError, CheckpointWriteError,
+                                           atomic_torch_save, check_checkpoint,
+                                           checkpoint_kind, is_complete_run, load_checkpoint, mark_run_complete,
+                                           remove_stale_temporaries)
 from foundation.rsl_rl.runner import _FoundationRunnerMixin
 
 
@@ -103,6 +108,31 @@ def test_a_kill_while_writing_leaves_the_previous_checkpoint(tmp_path, monkeypat
     assert torch.load(path, weights_only=True) == {"v": 3} and not os.path.exists(path + ".tmp")
 
 
+@pytest.mark.parametrize("error, reason, hint", [
+    (OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), os.strerror(errno.ENOSPC),
+     " (free some space; earlier checkpoints are intact)"),
+    (OSError(errno.EDQUOT, os.strerror(errno.EDQUOT)), os.strerror(errno.EDQUOT),
+     " (disk quota exceeded; earlier checkpoints are intact)"),
+    (OSError(errno.EACCES, os.strerror(errno.EACCES)), os.strerror(errno.EACCES), " (check the folder's permissions)"),
+    (OSError(errno.EROFS, os.strerror(errno.EROFS)), os.strerror(errno.EROFS), ""),
+    (OSError(errno.EIO, os.strerror(errno.EIO)), os.strerror(errno.EIO), ""),
+    (OSError("the device went away"), "the device went away", ""),  # no errno, no strerror
+])
+def test_a_failed_write_names_the_os_reason_and_a_hint_and_leaves_no_temporary(tmp_path, monkeypatch, error, reason,
+                                                                                hint):
+    path = tmp_path / "model_0.pt"
+    path.write_bytes(b"earlier")
+
+    def failing(fd):
+        raise error
+
+    monkeypatch.setattr(os, "fsync", failing)
+    with pytest.raises(CheckpointWriteError) as err:
+        atomic_torch_save({"x": torch.zeros(3)}, str(path))
+    assert str(err.value) == f"Could not write checkpoint '{path}': {reason}{hint}."
+    assert path.read_bytes() == b"earlier" and sorted(p.name for p in tmp_path.iterdir()) == ["model_0.pt"]
+
+
 def test_an_object_that_cannot_be_serialised_touches_no_file(tmp_path):
     """Serialised in memory first: a failing ``torch.save`` leaves neither a changed checkpoint nor a temporary."""
     path = tmp_path / "model.pt"
@@ -144,6 +174,74 @@ def test_a_checkpoint_that_needs_unpickling_is_refused_unless_allowed(tmp_path):
     assert "--allow_unsafe_checkpoint" in str(err.value) and "opaque.pt" in str(err.value)
     loaded = load_checkpoint(str(path), allow_unsafe=True)
     assert loaded["iter"] == 1 and isinstance(loaded["note"], Opaque)
+
+
+def test_checkpoint_kind_is_the_saved_kind_else_inferred_from_rsl_rl_keys():
+    """Our checkpoints say their kind; older ones (rsl-rl's own) are told apart by their model keys."""
+    assert checkpoint_kind({"run": {"kind": "ppo"}}) == "ppo"
+    assert checkpoint_kind({"run": {"kind": "distillation"}, "actor_state_dict": {}}) == "distillation"
+    assert checkpoint_kind({"student_state_dict": {}, "teacher_state_dict": {}}) == "distillation"
+    assert checkpoint_kind({"run": None, "actor_state_dict": {}}) == "ppo"
+    assert checkpoint_kind({"run": {}, "iter": 3}) is None
+
+
+def test_check_checkpoint_refuses_python_objects_unless_allowed(tmp_path):
+    path = tmp_path / "opaque.pt"
+    torch.save({"actor_state_dict": {}, "note": Opaque()}, path)
+    with pytest.raises(CheckpointError, match="allow_unsafe_checkpoint"):
+        check_checkpoint(str(path), "ppo")
+    assert isinstance(check_checkpoint(str(path), "ppo", allow_unsafe=True)["note"], Opaque)
+
+
+def test_check_checkpoint_refuses_another_kind_env_or_task(tmp_path):
+    """The saved run's kind, env class and task must be the expected ones; entries a checkpoint lacks (older
+    checkpoints) are not held against it."""
+    path = str(tmp_path / "model.pt")
+    run = {"kind": "ppo", "env_entry_point": "pkg:EnvA", "task": "task_a"}
+    torch.save({"actor_state_dict": {}, "run": run}, path)
+    assert check_checkpoint(path, "ppo", env_entry_point="pkg:EnvA", task="task_a")["run"] == run
+    with pytest.raises(CheckpointError, match="must be a distillation") as err:
+        check_checkpoint(path, "distillation")
+    assert "its keys" not in str(err.value)
+    with pytest.raises(CheckpointError, match="trained on task 'task_a'"):
+        check_checkpoint(path, "ppo", env_entry_point="pkg:EnvB")
+    with pytest.raises(CheckpointError, match="not of 'task_b'"):
+        check_checkpoint(path, "ppo", task="task_b")
+    torch.save({"actor_state_dict": {}}, path)  # no run entry: nothing to hold against it
+    check_checkpoint(path, "ppo", env_entry_point="pkg:EnvB", task="task_b")
+    torch.save({"iter": 3}, path)
+    with pytest.raises(CheckpointError, match=r"not an rsl-rl checkpoint of this project \(its keys: \['iter'\]\)"):
+        check_checkpoint(path, "ppo")
+
+
+def test_a_run_is_marked_complete_once(tmp_path):
+    run = str(tmp_path)
+    assert not is_complete_run(run)
+    mark_run_complete(run, {"task": "point_ctrl", "kind": "ppo"})
+    assert is_complete_run(run)
+    first = json.loads((tmp_path / RUN_MARKER).read_text())
+    assert first["task"] == "point_ctrl" and first["kind"] == "ppo"
+    datetime.datetime.strptime(first["created"], "%Y-%m-%dT%H:%M:%S")  # an ISO timestamp
+    mark_run_complete(run, {"task": "other", "kind": "distillation"})  # a later save keeps the first record
+    assert json.loads((tmp_path / RUN_MARKER).read_text()) == first
+
+
+def test_only_stale_temporaries_are_removed(tmp_path):
+    """``*.tmp`` files older than the age limit go, in the run folder and its ``params/``; younger ones (a save in
+    progress) and other files stay."""
+    (tmp_path / "params").mkdir()
+    old = [tmp_path / "model_1.pt.tmp", tmp_path / "params" / "env.yaml.tmp"]
+    young = tmp_path / "model_2.pt.tmp"
+    other = tmp_path / "model_1.pt"
+    for f in [*old, young, other]:
+        f.write_bytes(b"x")
+    for f in [*old, other]:
+        os.utime(f, (os.path.getmtime(f) - 120, os.path.getmtime(f) - 120))
+    removed = remove_stale_temporaries([str(tmp_path)], min_age_s=60.0)
+    assert sorted(removed) == sorted(str(f) for f in old)
+    assert not any(f.exists() for f in old) and young.exists() and other.exists()
+    assert remove_stale_temporaries([str(tmp_path)]) == []  # the default age limit keeps the young one too
+    assert remove_stale_temporaries([str(tmp_path)], min_age_s=0.0) == [str(young)]
 
 
 # ---------------------------------------------------------------------------------------------- runner save/load

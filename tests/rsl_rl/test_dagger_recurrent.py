@@ -22,16 +22,27 @@ def obs_of(x: torch.Tensor) -> TensorDict:
     return TensorDict({"policy": x, "teacher": x.clone()}, batch_size=[x.shape[0]])
 
 
-def make_recurrent_dagger(num_envs: int = N, burn_in: int = 3, gradient_length: int = 5) -> DAgger:
+GAUSSIAN = {"class_name": "GaussianDistribution", "init_std": 0.1, "learn_std": False}
+#: Student variants: (distribution_cfg, observation groups). A heteroscedastic Gaussian's network outputs mean and
+#: std (its action is a slice of the output); without a distribution the output is the action; two groups are
+#: concatenated feature-wise.
+STUDENTS = {"gaussian": (GAUSSIAN, ["policy"]),
+            "heteroscedastic": ({"class_name": "HeteroscedasticGaussianDistribution", "init_std": 0.1}, ["policy"]),
+            "deterministic_two_groups": (None, ["policy", "teacher"])}
+
+
+def make_recurrent_dagger(num_envs: int = N, burn_in: int = 3, gradient_length: int = 5, batch_size: int = 32,
+                          student: str = "gaussian", recurrent_teacher: bool = False) -> DAgger:
     torch.manual_seed(0)
     obs = obs_of(torch.randn(num_envs, OBS_DIM))
-    groups = {"student": ["policy"], "teacher": ["teacher"]}
-    teacher = MLPModel(obs, groups, "teacher", NUM_ACTIONS, hidden_dims=[16])
+    distribution_cfg, student_groups = STUDENTS[student]
+    groups = {"student": student_groups, "teacher": ["teacher"]}
+    teacher = RNNModel(obs, groups, "teacher", NUM_ACTIONS, hidden_dims=[16], rnn_type="gru", rnn_hidden_dim=8) \
+        if recurrent_teacher else MLPModel(obs, groups, "teacher", NUM_ACTIONS, hidden_dims=[16])
     student = RNNModel(obs, groups, "student", NUM_ACTIONS, hidden_dims=[16], rnn_type="gru", rnn_hidden_dim=8,
-                       obs_normalization=True,
-                       distribution_cfg={"class_name": "GaussianDistribution", "init_std": 0.1, "learn_std": False})
+                       obs_normalization=True, distribution_cfg=distribution_cfg)
     buffer = AggregatedBuffer(num_envs * 40, num_envs, {"policy": OBS_DIM, "teacher": OBS_DIM}, NUM_ACTIONS)
-    return DAgger(student, teacher, buffer, phase1_iterations=0, batch_size=32, burn_in=burn_in,
+    return DAgger(student, teacher, buffer, phase1_iterations=0, batch_size=batch_size, burn_in=burn_in,
                   gradient_length=gradient_length, num_gradient_steps=1)
 
 
@@ -58,11 +69,13 @@ def deployed_actions(student: RNNModel, obs: dict[str, torch.Tensor]) -> torch.T
 
 
 # -------------------------------------------------------------------------------------------------------- loss
+@pytest.mark.parametrize("student", list(STUDENTS))
 @pytest.mark.parametrize("burn_in", [0, 3])
-def test_the_recurrent_loss_counts_exactly_the_unmasked_steps(burn_in):
+def test_the_recurrent_loss_counts_exactly_the_unmasked_steps(burn_in, student):
     """Labels are the deployed student's actions + 0.1 on trained steps and + 1000 on masked ones: the loss is
-    exactly 0.1² = 0.01 (MSE) if and only if the masked steps are left out and the windows run from a zero state."""
-    alg = make_recurrent_dagger(burn_in=burn_in)
+    exactly 0.1² = 0.01 (MSE) if and only if the masked steps are left out and the windows run from a zero state
+    (and the loss is on the actions the student deploys, from all its observation groups)."""
+    alg = make_recurrent_dagger(burn_in=burn_in, student=student)
     fill(alg, 30)
     sample = alg.buffer.sample_sequences
     seen = {}
@@ -80,6 +93,21 @@ def test_the_recurrent_loss_counts_exactly_the_unmasked_steps(burn_in):
     if burn_in:
         assert not mask[:burn_in].all()  # some windows start mid-episode: their burn-in prefix is masked
     assert loss.item() == pytest.approx(0.01, rel=1e-4)
+
+
+def test_a_single_trained_step_gives_that_steps_loss():
+    """One window of one step: the loss is that step's 0.1² (a mean over the one unmasked step, not halved)."""
+    alg = make_recurrent_dagger(burn_in=0, gradient_length=1, batch_size=1)
+    fill(alg, 5)
+    sample = alg.buffer.sample_sequences
+
+    def labelled(batch_size, length, burn, generator=None):
+        obs, _, mask = sample(batch_size, length, burn, generator)
+        assert mask.sum() == 1
+        return obs, deployed_actions(alg.student, obs) + 0.1, mask
+
+    alg.buffer.sample_sequences = labelled
+    assert alg._recurrent_loss().item() == pytest.approx(0.01, rel=1e-4)
 
 
 def test_masked_labels_do_not_move_the_student():
@@ -135,3 +163,17 @@ def test_rollouts_reset_the_students_state_at_episode_ends_only():
                 torch.testing.assert_close(after_reset[[1, 4]], expected[[1, 4]], atol=1e-6, rtol=0)
                 assert (after_reset[[0, 2, 3, 5]] - expected[[0, 2, 3, 5]]).abs().max() > 1e-4
                 break
+
+
+def test_a_recurrent_teachers_state_is_reset_at_episode_ends_only():
+    """A recurrent teacher (a PPO actor may be one) keeps its state in the envs that go on, as the student does."""
+    alg = make_recurrent_dagger(recurrent_teacher=True)
+    gen = torch.Generator().manual_seed(4)
+    dones = torch.zeros(N, dtype=torch.long)
+    dones[[0, 3]] = 1
+    with torch.inference_mode():
+        alg.act(obs_of(torch.randn(N, OBS_DIM, generator=gen)))
+        alg.process_env_step(obs_of(torch.randn(N, OBS_DIM, generator=gen)), torch.zeros(N), dones, {})
+    h = alg.teacher.get_hidden_state()[0]
+    assert (h[[0, 3]] == 0).all()
+    assert (h[[1, 2, 4, 5]].abs().sum(dim=1) > 0).all()

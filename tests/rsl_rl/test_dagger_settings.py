@@ -14,11 +14,11 @@ from foundation.rsl_rl.dagger import DAgger
 OBS_DIM, NUM_ACTIONS, N = 4, 2, 4
 
 
-def make(**settings) -> DAgger:
+def make(student_kwargs: dict | None = None, **settings) -> DAgger:
     x = torch.zeros(N, OBS_DIM)
     obs = TensorDict({"policy": x, "teacher": x}, batch_size=[N])
     groups = {"student": ["policy"], "teacher": ["teacher"]}
-    student = MLPModel(obs, groups, "student", NUM_ACTIONS, hidden_dims=[8])
+    student = MLPModel(obs, groups, "student", NUM_ACTIONS, hidden_dims=[8], **(student_kwargs or {}))
     teacher = MLPModel(obs, groups, "teacher", NUM_ACTIONS, hidden_dims=[8])
     buffer = AggregatedBuffer(N * 10, N, {"policy": OBS_DIM, "teacher": OBS_DIM}, NUM_ACTIONS)
     return DAgger(student, teacher, buffer, **settings)
@@ -70,9 +70,12 @@ def test_loss_types():
     assert make(loss_type="huber").loss_fn(*big).item() == pytest.approx(2.5)  # δ(|x| - δ/2), δ = 1
 
 
-def step(alg: DAgger, teacher_driven: list[bool], dones: list[bool], outcomes: dict | None = None) -> dict:
-    """One hand-written transition through ``process_env_step``; returns its extras."""
-    obs = TensorDict({"policy": torch.zeros(N, OBS_DIM), "teacher": torch.zeros(N, OBS_DIM)}, batch_size=[N])
+def step(alg: DAgger, teacher_driven: list[bool], dones: list[bool], outcomes: dict | None = None,
+         x: torch.Tensor | None = None) -> dict:
+    """One hand-written transition (observations ``x``, default zeros) through ``process_env_step``; returns its
+    extras."""
+    x = torch.zeros(N, OBS_DIM) if x is None else x
+    obs = TensorDict({"policy": x, "teacher": x.clone()}, batch_size=[N])
     alg._pending = {"obs": obs, "teacher": torch.zeros(N, NUM_ACTIONS), "student": torch.zeros(N, NUM_ACTIONS),
                     "teacher_driven": torch.tensor(teacher_driven), "action_error": torch.tensor(0.25)}
     extras = {} if outcomes is None else {"episode_outcomes": outcomes}
@@ -109,6 +112,81 @@ def test_driven_episode_metrics_count_only_episodes_driven_entirely_by_one_polic
     assert "DAgger/teacher_driven_success_rate" not in log
     assert alg.buffer.total_steps == 4
     assert alg.buffer.teacher_driven[:4, 2].tolist() == [False, True, True, True]
+
+
+def test_a_teacher_step_anywhere_in_an_episode_makes_it_not_student_driven_and_flags_restart_per_episode():
+    """Env 0 is teacher-driven at its first step only, env 1 student-driven throughout: only env 1's episode is
+    student-driven. The next episodes, all teacher-driven, are all counted as teacher-driven (the flags restart at
+    every episode, whatever the previous episode was)."""
+    alg = make(phase1_iterations=0)
+    step(alg, [True, False, False, False], [False] * 4)
+    ended = {"env_ids": torch.arange(4), "success": torch.tensor([True, False, True, True]),
+             "final_distance": torch.tensor([0.1, 0.2, 0.3, 0.4])}
+    log = step(alg, [False, False, True, True], [True] * 4, ended)["log"]
+    assert log["DAgger/student_driven_success_rate"].item() == 0.0  # env 1 alone
+    assert log["DAgger/student_driven_final_distance"].item() == pytest.approx(0.2)
+    assert "DAgger/teacher_driven_success_rate" not in log  # envs 2 and 3 were student-driven at first
+    ended = {"env_ids": torch.arange(4), "success": torch.tensor([True, True, False, False]),
+             "final_distance": torch.tensor([0.5, 0.6, 0.7, 0.8])}
+    log = step(alg, [True] * 4, [True] * 4, ended)["log"]
+    assert log["DAgger/teacher_driven_success_rate"].item() == 0.5
+    assert log["DAgger/teacher_driven_final_distance"].item() == pytest.approx(0.65)
+    assert "DAgger/student_driven_success_rate" not in log
+
+
+def test_each_update_normalises_with_exactly_the_observations_of_its_rollout():
+    """The student's observation normaliser learns every transition once: after a 1-step and then a 2-step rollout
+    its count and mean are those of the 3 x N observations inserted (not of the newest step only, nor of a
+    transition twice)."""
+    alg = make(student_kwargs={"obs_normalization": True}, phase1_iterations=0, batch_size=4, num_gradient_steps=1)
+    gen = torch.Generator().manual_seed(0)
+    xs = [torch.randn(N, OBS_DIM, generator=gen) * 3 + 1 for _ in range(3)]
+    norm = alg.student.obs_normalizer
+    step(alg, [False] * 4, [False] * 4, x=xs[0])
+    alg.update()
+    assert norm.count.item() == N
+    torch.testing.assert_close(norm.mean, xs[0].mean(dim=0))
+    for x in xs[1:]:
+        step(alg, [False] * 4, [False] * 4, x=x)
+    alg.update()
+    assert norm.count.item() == 3 * N
+    torch.testing.assert_close(norm.mean, torch.cat(xs).mean(dim=0))
+
+
+def test_update_reports_the_mean_loss_of_its_gradient_steps():
+    alg = make(phase1_iterations=0, batch_size=2, num_gradient_steps=3)
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(3):
+        x = torch.randn(N, OBS_DIM, generator=gen)
+        alg.buffer.add({"policy": x, "teacher": x}, torch.randn(N, NUM_ACTIONS, generator=gen),
+                       torch.zeros(N, NUM_ACTIONS), torch.zeros(N, dtype=torch.bool), torch.zeros(N, dtype=torch.bool))
+    losses = []
+    loss_of = alg._feedforward_loss
+
+    def recorded():
+        loss = loss_of()
+        losses.append(loss.item())
+        return loss
+
+    alg._feedforward_loss = recorded
+    result = alg.update()
+    assert len(losses) == 3 and len(set(losses)) > 1
+    assert result["behavior"] == pytest.approx(sum(losses) / 3)
+
+
+def test_each_phase_is_announced_once_naming_who_drives(capsys):
+    alg = make(student_kwargs={"distribution_cfg": {"class_name": "GaussianDistribution", "init_std": 0.1}},
+               phase1_iterations=1)
+    obs = TensorDict({"policy": torch.zeros(N, OBS_DIM), "teacher": torch.zeros(N, OBS_DIM)}, batch_size=[N])
+    for _ in range(2):
+        for _ in range(2):
+            alg.act(obs)
+            alg.process_env_step(obs, torch.zeros(N), torch.zeros(N, dtype=torch.long), {})
+        alg.update()
+    lines = [line for line in capsys.readouterr().out.splitlines() if "Phase" in line]
+    assert len(lines) == 2
+    assert "Phase 1" in lines[0] and "the teacher drives" in lines[0]
+    assert "Phase 2" in lines[1] and "the student drives" in lines[1]
 
 
 def test_a_distillation_checkpoint_restores_the_optimiser_state():
