@@ -66,14 +66,13 @@ def camera_settings(env, distance: float | None = None) -> dict:
         ValueError: if ``cfg.viewer.body_name`` is not a body of the model (the message lists the valid ones).
     """
     unwrapped = env.unwrapped
-    viewer, model = unwrapped.cfg.viewer, unwrapped.sim.model
-    track_body = 1 if model.nbody > 1 else 0
+    viewer, sim = unwrapped.cfg.viewer, unwrapped.sim
+    track_body = 1 if sim.model.nbody > 1 else 0
     if viewer.body_name is not None:
-        names = [model.body(i).name for i in range(model.nbody)]
-        if viewer.body_name not in names:
-            raise ValueError(f"env.viewer.body_name={viewer.body_name!r} is not a body of the model; valid: "
-                             f"{', '.join(n for n in names if n)}.")
-        track_body = names.index(viewer.body_name)
+        try:
+            track_body = sim.body_index(viewer.body_name) + 1  # the body arrays leave out the world body
+        except ValueError as err:
+            raise ValueError(f"env.viewer.body_name: {err}") from None
     return {"track_body": track_body, "distance": distance if distance is not None else viewer.distance_m,
             "azimuth": viewer.azimuth_deg, "elevation": viewer.elevation_deg}
 
@@ -207,8 +206,7 @@ class EnvRenderer:
         self.data = mujoco.MjData(self.model)
         self.renderer = mujoco.Renderer(self.model, height, width)
         self.camera = mujoco.MjvCamera()
-        aim_camera(self.camera, model, track_body, distance)
-        self.camera.azimuth, self.camera.elevation = azimuth, elevation
+        aim_camera(self.camera, model, track_body, distance, azimuth, elevation)
         self.track_body, self.marker_radius = track_body, marker_radius
         self.width, self.height = width, height
 
@@ -234,15 +232,17 @@ class EnvRenderer:
         self.renderer.close()
 
 
-def aim_camera(camera: mujoco.MjvCamera, model: mujoco.MjModel, track_body: int, distance: float | None) -> None:
+def aim_camera(camera: mujoco.MjvCamera, model: mujoco.MjModel, track_body: int, distance: float | None,
+               azimuth: float = 135.0, elevation: float = -20.0) -> None:
     """Make ``camera`` track body ``track_body`` (free camera if 0) from ``distance`` m (None:
-    ``max(1.5, 3 · model.stat.extent)``)."""
+    ``max(1.5, 3 · model.stat.extent)``) at ``azimuth`` and ``elevation``, degrees."""
     if track_body > 0:
         camera.type = mujoco.mjtCamera.mjCAMERA_TRACKING
         camera.trackbodyid = track_body
     else:
         camera.type = mujoco.mjtCamera.mjCAMERA_FREE
     camera.distance = distance if distance is not None else max(1.5, 3.0 * float(model.stat.extent))
+    camera.azimuth, camera.elevation = azimuth, elevation
 
 
 # ------------------------------------------------------------------------------------------------------ displays
@@ -324,8 +324,7 @@ class PassiveViewer:
         self.data = mujoco.MjData(self.model)
         copy_env_state(sim, env_id, self.data)
         self.viewer = mujoco.viewer.launch_passive(self.model, self.data)
-        aim_camera(self.viewer.cam, self.model, track_body, distance)
-        self.viewer.cam.azimuth, self.viewer.cam.elevation = azimuth, elevation
+        aim_camera(self.viewer.cam, self.model, track_body, distance, azimuth, elevation)
         self._next = time.perf_counter()
 
     def is_running(self) -> bool:
