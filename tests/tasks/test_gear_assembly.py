@@ -77,12 +77,12 @@ def test_axial_radial_error_in_a_yawed_shaft_frame():
 
 
 def test_observation_groups_are_declared_once_and_policy_has_no_gear_pose():
-    assert group_size(POLICY_OBS_ORDER) == 43 and group_size(TEACHER_OBS_ORDER) == 58
+    assert group_size(POLICY_OBS_ORDER) == 46 and group_size(TEACHER_OBS_ORDER) == 58
     assert not GEAR_POSE_TERMS & set(POLICY_OBS_ORDER)
     assert GEAR_POSE_TERMS <= set(TEACHER_OBS_ORDER)
     terms = {name: torch.full((2, size), float(i)) for i, (name, size) in enumerate(OBS_DIM_CFG.items())}
     policy = concat_terms(terms, POLICY_OBS_ORDER)
-    assert policy.shape == (2, 43) and policy[0, 0] == list(OBS_DIM_CFG).index("joint_pos")
+    assert policy.shape == (2, 46) and policy[0, 0] == list(OBS_DIM_CFG).index("joint_pos")
     with pytest.raises(ValueError, match="width"):
         concat_terms({**terms, "ee_pos": torch.zeros(2, 4)}, POLICY_OBS_ORDER)
     with pytest.raises(ValueError, match="Unknown observation terms"):
@@ -101,8 +101,8 @@ def test_estimate_error_respects_its_bound():
 # ------------------------------------------------------------------------------------------------------- env
 def test_env_builds_with_the_declared_observation_sizes(env):
     obs, _ = env.reset()
-    assert {k: v.shape for k, v in obs.items()} == {"policy": (NUM_ENVS, 43), "teacher": (NUM_ENVS, 58)}
-    assert env.observation_sizes() == {"policy": 43, "teacher": 58}
+    assert {k: v.shape for k, v in obs.items()} == {"policy": (NUM_ENVS, 46), "teacher": (NUM_ENVS, 58)}
+    assert env.observation_sizes() == {"policy": 46, "teacher": 58}
     assert all(torch.isfinite(v).all() for v in obs.values())
     # The start: gear held at the TCP, its bottom 1-5 cm above the shaft tip (cfg ranges) plus settling.
     gear_above_tip = env._compute_state()["height_error"] - env._tip_above_seated - 0.005

@@ -45,7 +45,8 @@ from foundation.envs import DirectRLEnv, DirectRLEnvCfg, SceneCfg, SimCfg, Viewe
 from foundation.sim import load_spec
 from foundation.tasks.gear_assembly.harness import GearScene
 from foundation.tasks.gear_assembly.observations import (OBS_DIM_CFG, POLICY_OBS_ORDER, TEACHER_OBS_ORDER,
-                                                         concat_terms, group_size, sample_estimate_error)
+                                                         concat_terms, contact_point_on_plane, group_size,
+                                                         sample_estimate_error)
 from foundation.tasks.gear_assembly.rewards import (axial_radial_error, keypoint_distance, keypoint_offsets,
                                                     squashing_fn)
 from foundation.tasks.gear_assembly.scene_cfg import GearSceneCfg
@@ -107,17 +108,27 @@ class ObsNoiseCfg:
         wrist_torque_nm: Std of Gaussian noise on each torque axis, N·m (same source).
         shaft_estimate_error_m: Bound of the shaft-estimate error, drawn per reset per axis ~ U(±bound), m (Isaac Lab's
             gear-assembly task: ±5 mm).
+        wrist_tare_samples: The wrist sensor is tared at every reset (the hand at rest, the gear hanging free) by
+            averaging this many readings, each with the noise above: the tare's error has std noise/√samples and
+            stays for the episode (what zeroing a real F/T sensor before the approach does).
+        contact_min_force_n: The ``contact_pos_rel_ee`` term locates a contact only while the tared vertical force
+            exceeds this, N: 5× the std of a tared reading's noise (√2 · 0.2 N), below the ~4–6 N the arm pushes a
+            blocked gear with (measured: the scripted insertion resting on the shaft top 5 mm off the axis).
     """
 
     wrist_force_n: float = 0.2
     wrist_torque_nm: float = 0.01
     shaft_estimate_error_m: float = 0.005
+    wrist_tare_samples: int = 10
+    contact_min_force_n: float = 1.5
 
     def validate(self) -> None:
         """Raise ``ConfigError`` naming every field out of range."""
         c = FieldChecks(self, "observation noise config")
         for key in ("wrist_force_n", "wrist_torque_nm", "shaft_estimate_error_m"):
             c.at_least(key, 0.0)
+        c.at_least("wrist_tare_samples", 1)
+        c.positive("contact_min_force_n", " N")
         c.raise_errors()
 
 
@@ -287,9 +298,10 @@ class GearAssemblyEnv(DirectRLEnv):
         self._base_body = sim.body_index(gc.base_body)
         self._force = sim.sensor_slice(cfg.wrist_force_sensor)
         self._torque = sim.sensor_slice(cfg.wrist_torque_sensor)
+        model = sim.model
+        self._ft_site = sim.site_index(model.site(int(model.sensor(cfg.wrist_force_sensor).objid[0])).name)
         self._joint_q = torch.tensor(self._arm_q + self._finger_q, device=dev)  # joint_pos / joint_vel columns
         self._joint_dof = torch.tensor(self._arm_dof + self._finger_dof, device=dev)
-        model = sim.model
         arm_joint_ids = [model.joint(j).id for j in gc.arm_joints]
         self._arm_range = torch.as_tensor(model.jnt_range[arm_joint_ids], dtype=torch.float32, device=dev)
         # Shaft geometry from the model (base frame): tip and seated gear centre, and the gear's half thickness.
@@ -307,6 +319,7 @@ class GearAssemblyEnv(DirectRLEnv):
         self._estimate_error = torch.zeros(n, 3, device=dev)
         nc = cfg.noise
         self._wrench_noise_std = torch.tensor([nc.wrist_force_n] * 3 + [nc.wrist_torque_nm] * 3, device=dev)
+        self._wrench_tare = torch.zeros(n, 6, device=dev)  # sensor frame, set at every reset
         self._first_success_step = torch.full((n,), -1, dtype=torch.long, device=dev)
         self._keypoints = keypoint_offsets(cfg.rewards.num_keypoints, cfg.rewards.keypoint_scale_m).to(dev)
         self._reward_names = ("kp_baseline", "kp_coarse", "kp_fine", "xy_align", "engaged", "success", "action_rate", "drop")
@@ -323,11 +336,15 @@ class GearAssemblyEnv(DirectRLEnv):
         self._ik = DifferentialIKController(DifferentialIKControllerCfg(
             command_type="pose", use_relative_mode=False, ik_method="dls", ik_params={"lambda_val": ac.ik_damping}),
             n, dev)
-        self._bank = self._build_start_bank(cfg.start_bank_size)
+        self._bank, grasp_depth = self._build_start_bank(cfg.start_bank_size)
+        # Height of the gear's bottom face below the TCP, m: where the held gear touches the shaft or anything under it
+        # (the plane ``contact_pos_rel_ee`` cuts the contact force's line with). A property of the grasp design, like
+        # the fingers' length: measured once on the settled grasps, not per episode.
+        self._contact_depth = grasp_depth + self._grasp_scene.gear_half_thickness_m
         self.reset()
 
     def observation_sizes(self) -> dict[str, int]:
-        """``{"policy": 43, "teacher": 58}`` (the sums of ``OBS_DIM_CFG`` over each group's order)."""
+        """``{"policy": 46, "teacher": 58}`` (the sums of ``OBS_DIM_CFG`` over each group's order)."""
         return {"policy": group_size(POLICY_OBS_ORDER), "teacher": group_size(TEACHER_OBS_ORDER)}
 
     # -------------------------------------------------------------------------------------------------- scene
@@ -361,28 +378,35 @@ class GearAssemblyEnv(DirectRLEnv):
         return self._tcp_pose()[0] - self.sim.env_origins.float()
 
     # ------------------------------------------------------------------------------------------------ start bank
-    def _build_start_bank(self, size: int) -> dict[str, torch.Tensor]:
+    def _build_start_bank(self, size: int) -> tuple[dict[str, torch.Tensor], float]:
         """Settled grasp states, made by the gear scene's own grasp recipe (``GearScene.reset`` of
         ``harness.py``, on one ``MjData`` of this env's single-env model, so the same options and time step).
 
         Each state: the arm posed by IK with the TCP at a random point above the shaft region (``gear_scene.start``
         ranges) and a random hand yaw, the gear between the fingertip pads, the grip command applied and the physics
-        run for ``settle_s`` (no weld). The whole single-env ``qpos``, ``qvel`` and ``ctrl`` are kept; a reset
-        replaces only the base's pose. States whose gear ended farther than ``settle_tolerance_m`` from the TCP are
+        run for ``settle_s`` (no weld). The whole single-env ``qpos``, ``qvel`` and ``ctrl`` are kept, and the wrist
+        wrench at rest (the sensor's tare: the gear hangs free, and the base's pose, drawn per reset, does not touch
+        it); a reset replaces only the base's pose. States whose gear ended farther than ``settle_tolerance_m`` from the TCP are
         left out (drawn again), so every start holds the gear.
+
+        Returns:
+            The bank (``qpos``, ``qvel``, ``ctrl``, ``wrench`` (force; torque, sensor frame) rows) and the mean height of the gear's centre below the TCP over
+            its states, m.
 
         Raises:
             RuntimeError: if more than half of the settled grasps lost the gear.
         """
         scene = self._grasp_scene
         rng = np.random.default_rng(int(torch.randint(2**62, (1,), generator=self.generator)))
-        states, rejected = [], 0
+        states, depths, rejected = [], [], 0
         while len(states) < size:
             scene.reset(rng)
             d = scene.data
             slip = float(np.linalg.norm(d.site_xpos[scene.gear_site] - d.site_xpos[scene.tcp]))
             if slip <= self.cfg.settle_tolerance_m and np.isfinite(d.qpos).all():
-                states.append(np.concatenate([d.qpos, d.qvel, d.ctrl]))
+                states.append(np.concatenate([d.qpos, d.qvel, d.ctrl, d.sensordata[self._force],
+                                              d.sensordata[self._torque]]))
+                depths.append(float(d.site_xpos[scene.tcp][2] - d.site_xpos[scene.gear_site][2]))
             else:
                 rejected += 1
                 if rejected > size // 2 + 1:
@@ -391,9 +415,11 @@ class GearAssemblyEnv(DirectRLEnv):
                                        "not hold.")
         table = torch.as_tensor(np.stack(states), dtype=torch.float32, device=self.device)
         nq, nv = self.sim.model.nq, self.sim.model.nv
-        bank = {"qpos": table[:, :nq], "qvel": table[:, nq:nq + nv], "ctrl": table[:, nq + nv:]}
+        nu = self.sim.model.nu
+        bank = {"qpos": table[:, :nq], "qvel": table[:, nq:nq + nv], "ctrl": table[:, nq + nv:nq + nv + nu],
+                "wrench": table[:, nq + nv + nu:]}
         bank["qvel"][:, self._base_dof] = 0.0
-        return bank
+        return bank, float(np.mean(depths))
 
     def _origin_offsets(self, env_ids: torch.Tensor) -> torch.Tensor:
         """(K, nq) zeros except the env origins in the free joints' position columns (env frame → world)."""
@@ -473,8 +499,33 @@ class GearAssemblyEnv(DirectRLEnv):
         teacher = concat_terms({**terms, "wrist_wrench": wrench}, TEACHER_OBS_ORDER)
         noise = torch.randn(wrench.shape, generator=self.generator, device=self.device)
         noisy = wrench + self._wrench_noise_std * noise
+        terms["contact_pos_rel_ee"] = self._locate_contact(noisy, pos)
         policy = concat_terms({**terms, "wrist_wrench": noisy}, POLICY_OBS_ORDER)
         return {"policy": policy, "teacher": teacher}
+
+    def _locate_contact(self, noisy: torch.Tensor, tcp_pos: torch.Tensor) -> torch.Tensor:
+        """The ``contact_pos_rel_ee`` term (N, 3): where the held gear touches something, from the noisy wrist wrench
+        (N, 6: force; torque, sensor frame) and the TCP position (N, 3, world frame, m).
+
+        Every reset tares the sensor (the start's wrench at rest plus noise of std noise/√``wrist_tare_samples``: the
+        average of that many readings; the sensors are not recomputed between a reset and the next physics step, so
+        the tare comes from the start bank, and the first observation of an episode reports no contact); the tared reading, turned into the world frame, is the contact's wrench,
+        and ``contact_point_on_plane`` cuts its line of action with the gear's
+        bottom face (``_contact_depth`` below the TCP). Deployable: it needs only the sensor, the arm's kinematics and
+        the grasp's geometry. Returns (x, y) of the contact point minus the TCP, world frame, m, clipped to ±3 cm
+        (the gear's outer radius is 15 mm), and 1.0 while in contact; zeros otherwise.
+        """
+        nc = self.cfg.noise
+        rot = self.sim.site_xmat_w[:, self._ft_site].float().view(-1, 3, 3)
+        tared = noisy - self._wrench_tare
+        force_w = (rot @ tared[:, :3].unsqueeze(-1)).squeeze(-1)
+        torque_w = (rot @ tared[:, 3:].unsqueeze(-1)).squeeze(-1)
+        sensor_pos = self.sim.site_pos_w[:, self._ft_site].float()
+        point, in_contact = contact_point_on_plane(force_w, torque_w, sensor_pos, tcp_pos[:, 2] - self._contact_depth,
+                                                   nc.contact_min_force_n)
+        in_contact &= self.episode_length_buf > 0  # a reset's observation still holds the last episode's sensors
+        rel = (point[:, :2] - tcp_pos[:, :2]).clamp(-0.03, 0.03) * in_contact.unsqueeze(1)
+        return torch.cat([rel, in_contact.float().unsqueeze(1)], dim=1)
 
     # -------------------------------------------------------------------------------------------------- rewards
     def _get_rewards(self) -> torch.Tensor:
@@ -519,6 +570,9 @@ class GearAssemblyEnv(DirectRLEnv):
         self._prev_actions[env_ids] = 0.0
         self._first_success_step[env_ids] = -1
         self._episode_sums[env_ids] = 0.0
+        extra = torch.randn(k, 6, generator=self.generator, device=dev)
+        self._wrench_tare[env_ids] = self._bank["wrench"][pick] + self._wrench_noise_std * extra / math.sqrt(
+            self.cfg.noise.wrist_tare_samples)
 
     def _uniform(self, bounds: tuple[float, float], *shape: int) -> torch.Tensor:
         """Samples ~ U(bounds) of the given shape from the env's generator."""

@@ -31,13 +31,15 @@ OBS_DIM_CFG: dict[str, int] = {
     "gear_axis": 3,  # the gear's axis (its local z) in the world frame (privileged): its tilt. The hole is round, so
     #                  the gear's rotation about its own axis does not matter for insertion
     "gear_pos_rel_ee": 3,  # gear centre minus TCP, world frame, m (privileged: how the gear sits in the fingers)
+    "contact_pos_rel_ee": 3,  # where the gear touches something, from the tared wrist wrench (``contact_point_on_plane``):
+    #                           (x, y) of the contact point minus the TCP, world frame, m, and a 0/1 in-contact flag
     "prev_action": 4,  # the last policy action, in [-1, 1]
 }
 
 #: The deployable group (the student's): what a real Panda with a wrist F/T sensor and a camera estimate of the
 #: shaft provides. No gear pose.
 POLICY_OBS_ORDER: tuple[str, ...] = ("joint_pos", "joint_vel", "ee_pos", "ee_rot", "wrist_wrench", "shaft_pos_est",
-                                     "ee_pos_rel_shaft_est", "prev_action")
+                                     "ee_pos_rel_shaft_est", "contact_pos_rel_ee", "prev_action")
 #: The privileged group (the teacher's and critic's): exact shaft and gear poses, end-effector velocity, the exact
 #: (noise-free) wrist wrench.
 TEACHER_OBS_ORDER: tuple[str, ...] = ("joint_pos", "joint_vel", "ee_pos", "ee_rot", "ee_lin_vel", "ee_ang_vel",
@@ -90,3 +92,31 @@ def sample_estimate_error(num: int, bound_m: float, generator: torch.Generator,
     if bound_m < 0:
         raise ValueError(f"The shaft-estimate error bound must be >= 0 m, got {bound_m}.")
     return (2.0 * torch.rand(num, 3, generator=generator, device=device) - 1.0) * bound_m
+
+
+def contact_point_on_plane(force_w: torch.Tensor, torque_w: torch.Tensor, sensor_pos_w: torch.Tensor,
+                           plane_z: torch.Tensor, min_vertical_force_n: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where a single contact force acts, from a force-torque reading: its line of action cut by a horizontal plane.
+
+    A wrench (F, τ) measured about a sensor point s, caused by one force acting at a point p, satisfies
+    τ = (p − s) × F; the points that satisfy it form the line s + (F × τ)/|F|² + t F (the force's line of action).
+    Knowing the height of the contact (here: the gear's bottom face) picks the point on that line. Sign conventions
+    cancel (flipping F and τ together leaves the line unchanged), so the sensor's reaction-force sign does not matter.
+    The wrench must be the contact's alone: the static load (hand, gear) removed by a tare.
+
+    Args:
+        force_w, torque_w: (N, 3) contact force, N, and torque about the sensor point, N·m, world frame.
+        sensor_pos_w: (N, 3) the sensor point, world frame, m.
+        plane_z: (N,) height of the plane the contact lies in, world frame, m.
+        min_vertical_force_n: Below this |F_z| (N) there is no contact to locate (or the line is nearly horizontal).
+
+    Returns:
+        ``(point, in_contact)``: (N, 3) the contact point, world frame, m (the sensor point where not in contact), and
+        (N,) bool.
+    """
+    in_contact = force_w[:, 2].abs() > min_vertical_force_n
+    fz = torch.where(in_contact, force_w[:, 2], torch.ones_like(force_w[:, 2]))
+    r0 = torch.linalg.cross(force_w, torque_w, dim=1) / force_w.square().sum(dim=1, keepdim=True).clamp_min(1e-12)
+    t = (plane_z - sensor_pos_w[:, 2] - r0[:, 2]) / fz
+    point = sensor_pos_w + r0 + t.unsqueeze(1) * force_w
+    return torch.where(in_contact.unsqueeze(1), point, sensor_pos_w), in_contact
