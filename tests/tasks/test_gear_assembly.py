@@ -15,8 +15,8 @@ import torch
 
 from foundation.tasks import load_task_cfgs, make_env
 from foundation.tasks.gear_assembly.observations import (GEAR_POSE_TERMS, OBS_DIM_CFG, POLICY_OBS_ORDER,
-                                                         TEACHER_OBS_ORDER, concat_terms, group_size,
-                                                         sample_estimate_error)
+                                                         TEACHER_OBS_ORDER, concat_terms, contact_point_on_plane,
+                                                         group_size, sample_estimate_error)
 from foundation.tasks.gear_assembly.rewards import (axial_radial_error, keypoint_distance, keypoint_offsets,
                                                     squashing_fn)
 from tests.conftest import set_cfg
@@ -76,6 +76,19 @@ def test_axial_radial_error_in_a_yawed_shaft_frame():
     assert height.item() == pytest.approx(0.002) and radial.item() == pytest.approx(0.005)
 
 
+def test_contact_point_on_plane_recovers_a_known_contact_whatever_the_sign_convention():
+    torch.manual_seed(0)
+    sensor = torch.tensor([[0.5, 0.1, 0.3], [0.4, -0.1, 0.25], [0.5, 0.0, 0.3]])
+    point = torch.tensor([[0.507, 0.096, 0.19], [0.39, -0.11, 0.15], [0.5, 0.0, 0.2]])
+    force = torch.tensor([[1.8, -0.4, 5.0], [-0.5, 0.3, -3.0], [2.0, 0.0, 0.5]])  # the last: |F_z| below 1 N
+    torque = torch.linalg.cross(point - sensor, force, dim=1)  # τ about the sensor of a force acting at `point`
+    for sign in (1.0, -1.0):  # a sensor reporting the reaction: same line of action
+        found, in_contact = contact_point_on_plane(sign * force, sign * torque, sensor, point[:, 2], 1.0)
+        assert in_contact.tolist() == [True, True, False]
+        assert torch.allclose(found[:2], point[:2], atol=1e-6)
+        assert torch.equal(found[2], sensor[2])  # no contact located: the sensor point
+
+
 def test_observation_groups_are_declared_once_and_policy_has_no_gear_pose():
     assert group_size(POLICY_OBS_ORDER) == 46 and group_size(TEACHER_OBS_ORDER) == 58
     assert not GEAR_POSE_TERMS & set(POLICY_OBS_ORDER)
@@ -109,18 +122,26 @@ def test_env_builds_with_the_declared_observation_sizes(env):
     assert ((gear_above_tip > 0.005) & (gear_above_tip < 0.055)).all()
 
 
-def test_the_two_cpu_backends_start_alike_and_agree_on_a_short_rollout():
-    """MuJoCo C as one model of N copies and as N simulations on threads: the same start (same seed), and the same
-    privileged observation after 5 policy steps of one action, to 0.1 mm / 1e-3 (float64 physics, float32 obs)."""
-    envs = [gear_env(backend) for backend in ("mujoco", "mujoco_batch")]
+def test_the_cpu_backends_start_alike_and_agree_on_a_short_rollout():
+    """MuJoCo C as one model of N copies, as N simulations on threads, and MuJoCo Warp on its CPU device: the same
+    start (same seed; the reset's wrench is the start bank's, not a stale sensor), and the same privileged observation
+    after 5 policy steps of one action, to 1e-3 (the wrist torque's size; float64 C physics, float32 Warp), the TCP
+    to 0.1 mm and the gear's pose relative to its seat to 0.01 mm."""
+    envs = [gear_env(backend) for backend in ("mujoco", "mujoco_batch", "mujoco_warp")]
     obs = [env.reset(seed=0)[0]["teacher"] for env in envs]
-    assert torch.allclose(obs[0], obs[1], atol=1e-6)
+    for other in obs[1:]:
+        assert torch.allclose(obs[0], other, atol=1e-5)
     action = torch.tensor([[0.5, -0.3, -0.8, 0.2]]).repeat(NUM_ENVS, 1)
     for _ in range(5):
         obs = [env.step(action)[0]["teacher"] for env in envs]
-    assert torch.allclose(obs[0], obs[1], atol=1e-3)
-    ee = slice(sum(OBS_DIM_CFG[t] for t in TEACHER_OBS_ORDER[:TEACHER_OBS_ORDER.index("ee_pos")]), None)
-    assert torch.allclose(obs[0][:, ee][:, :3], obs[1][:, ee][:, :3], atol=1e-4)
+    ee = sum(OBS_DIM_CFG[t] for t in TEACHER_OBS_ORDER[:TEACHER_OBS_ORDER.index("ee_pos")])
+    gear = sum(OBS_DIM_CFG[t] for t in TEACHER_OBS_ORDER[:TEACHER_OBS_ORDER.index("gear_pos_rel_seated")])
+    assert not torch.allclose(obs[0][:, gear:gear + 3], envs[0].reset(seed=0)[0]["teacher"][:, gear:gear + 3],
+                              atol=1e-3)  # the rollout moved the gear
+    for other in obs[1:]:
+        assert torch.allclose(obs[0], other, atol=1e-3)
+        assert torch.allclose(obs[0][:, ee:ee + 3], other[:, ee:ee + 3], atol=1e-4)
+        assert torch.allclose(obs[0][:, gear:gear + 3], other[:, gear:gear + 3], atol=1e-5)
 
 
 def test_a_bad_config_fails_before_any_work_naming_the_fields():
@@ -294,6 +315,34 @@ def test_the_scripted_insertion_through_the_env_seats_on_the_exact_axis_and_not_
         result = evaluate(policy, RslRlVecEnvWrapper(env), seed=1)
         assert result.success_rate == (1.0 if seated else 0.0) and result.crash_rate == 0.0
         assert policy.deepest < 0.0005
+
+
+def test_the_contact_term_is_silent_in_free_air_and_points_at_a_shaft_the_gear_rests_on():
+    """The scripted insertion aimed 5 mm off the axis rests the gear on the shaft's top face: the ``policy`` group's
+    contact point (from the noisy, tared wrist wrench) then lies towards the shaft axis from the TCP; before any
+    contact (the reset's observation, the first steps in free air) it reports none."""
+    from foundation.tasks.gear_assembly.scripted_policy import ScriptedPolicy
+
+    env = gear_env(noise__shaft_estimate_error_m=0.0)
+    col = sum(OBS_DIM_CFG[t] for t in POLICY_OBS_ORDER[:POLICY_OBS_ORDER.index("contact_pos_rel_ee")])
+    policy = ScriptedPolicy(env, aim_off_axis_m=0.005)
+    obs, _ = env.reset(seed=2)
+    policy.reset()
+    terms = [obs["policy"][:, col:col + 3]]
+    for _ in range(150):
+        obs, *_ = env.step(policy(obs))
+        terms.append(obs["policy"][:, col:col + 3])
+    terms = torch.stack(terms)
+    assert (terms[:6] == 0).all()  # the gear starts >= 1 cm above the shaft tip and moves < 2.5 mm per step down
+    assert (terms[-20:, :, 2] == 1).all()  # resting on the shaft's top face, pushed down
+    height, radial = axial_radial_error(env.sim.site_pos_w[:, env._gear_site].float(),
+                                        env.sim.site_pos_w[:, env._seated_site].float(),
+                                        env.sim.body_quat_w[:, env._base_body].float())
+    assert (radial > 0.003).all() and (height > 0.01).all()  # on top of the shaft, not on it
+    to_shaft = (env.shaft_tip_pos() - env.tcp_pos())[:, :2]
+    located = terms[-20:, :, :2].mean(dim=0)
+    cos = (to_shaft * located).sum(dim=1) / (to_shaft.norm(dim=1) * located.norm(dim=1))
+    assert (cos > 0.5).all(), cos
 
 
 # ------------------------------------------------------------------------------------------------- train.py

@@ -319,6 +319,7 @@ class GearAssemblyEnv(DirectRLEnv):
         self._estimate_error = torch.zeros(n, 3, device=dev)
         nc = cfg.noise
         self._wrench_noise_std = torch.tensor([nc.wrist_force_n] * 3 + [nc.wrist_torque_nm] * 3, device=dev)
+        self._start_wrench = torch.zeros(n, 6, device=dev)  # the episode's start at rest (bank), sensor frame
         self._wrench_tare = torch.zeros(n, 6, device=dev)  # sensor frame, set at every reset
         self._first_success_step = torch.full((n,), -1, dtype=torch.long, device=dev)
         self._keypoints = keypoint_offsets(cfg.rewards.num_keypoints, cfg.rewards.keypoint_scale_m).to(dev)
@@ -480,6 +481,9 @@ class GearAssemblyEnv(DirectRLEnv):
         jac = self._arm_jacobian()
         ee_vel = (jac @ sim.qvel[:, self._arm_dof].float().unsqueeze(-1)).squeeze(-1)
         wrench = torch.cat([sim.sensordata[:, self._force], sim.sensordata[:, self._torque]], dim=1).float()
+        # A reset's observation: the sensors are computed by the physics step, so they still hold the last episode's
+        # reading; the start's own (at rest, from the bank) replaces it.
+        wrench = torch.where((self.episode_length_buf == 0).unsqueeze(1), self._start_wrench, wrench)
         shaft = sim.site_pos_w[:, self._tip_site].float() - origins
         shaft_est = shaft + self._estimate_error
         gear_pos = sim.site_pos_w[:, self._gear_site].float()
@@ -509,7 +513,7 @@ class GearAssemblyEnv(DirectRLEnv):
 
         Every reset tares the sensor (the start's wrench at rest plus noise of std noise/√``wrist_tare_samples``: the
         average of that many readings; the sensors are not recomputed between a reset and the next physics step, so
-        the tare comes from the start bank, and the first observation of an episode reports no contact); the tared reading, turned into the world frame, is the contact's wrench,
+        the tare comes from the start bank); the tared reading, turned into the world frame, is the contact's wrench,
         and ``contact_point_on_plane`` cuts its line of action with the gear's
         bottom face (``_contact_depth`` below the TCP). Deployable: it needs only the sensor, the arm's kinematics and
         the grasp's geometry. Returns (x, y) of the contact point minus the TCP, world frame, m, clipped to ±3 cm
@@ -523,7 +527,6 @@ class GearAssemblyEnv(DirectRLEnv):
         sensor_pos = self.sim.site_pos_w[:, self._ft_site].float()
         point, in_contact = contact_point_on_plane(force_w, torque_w, sensor_pos, tcp_pos[:, 2] - self._contact_depth,
                                                    nc.contact_min_force_n)
-        in_contact &= self.episode_length_buf > 0  # a reset's observation still holds the last episode's sensors
         rel = (point[:, :2] - tcp_pos[:, :2]).clamp(-0.03, 0.03) * in_contact.unsqueeze(1)
         return torch.cat([rel, in_contact.float().unsqueeze(1)], dim=1)
 
@@ -570,8 +573,9 @@ class GearAssemblyEnv(DirectRLEnv):
         self._prev_actions[env_ids] = 0.0
         self._first_success_step[env_ids] = -1
         self._episode_sums[env_ids] = 0.0
+        self._start_wrench[env_ids] = self._bank["wrench"][pick]
         extra = torch.randn(k, 6, generator=self.generator, device=dev)
-        self._wrench_tare[env_ids] = self._bank["wrench"][pick] + self._wrench_noise_std * extra / math.sqrt(
+        self._wrench_tare[env_ids] = self._start_wrench[env_ids] + self._wrench_noise_std * extra / math.sqrt(
             self.cfg.noise.wrist_tare_samples)
 
     def _uniform(self, bounds: tuple[float, float], *shape: int) -> torch.Tensor:
