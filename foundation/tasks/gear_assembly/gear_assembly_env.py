@@ -204,9 +204,10 @@ class GearAssemblyEnvCfg(DirectRLEnvCfg):
 
     Attributes:
         sim: dt 1/360 s, the scene's own time step (its contact ``solref`` is tuned to it; ``docs/gear_physics.md``),
-            and the ``mujoco_batch`` backend (N simulations on threads), by measurement: 416 / 534 / 676 env-steps/s
-            at 16 / 64 / 256 envs against 291 / 520 / 327 for one model of N copies (``scripts/benchmark_env.py
-            --task gear_assembly``, random actions, 2-core CPU under heavy load; DESIGN.md §5's prototype had ~3×).
+            and the ``mujoco_batch`` backend (N simulations on threads), by measurement: 1,599 / 2,115 / 2,351
+            env-steps/s at 16 / 64 / 256 envs against 920 / 954 / 923 for one model of N copies and 84 / 153 / 190 for
+            MuJoCo Warp on the CPU (``scripts/benchmark_env.py --task gear_assembly``, random actions, idle 2-core
+            CPU; DESIGN.md §5's prototype had ~3×).
         scene: 256 envs; spacing 2 m (copies in one model must not reach each other: the Panda reaches 0.86 m).
         decimation: 12 → 30 Hz policy (Isaac Lab's gear-assembly task).
         episode_length_s: 8 s = 240 policy steps (Isaac Lab's gear task: 6.66 s): the scripted insertion through this
