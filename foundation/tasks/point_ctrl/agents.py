@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from foundation.rsl_rl.runner_cfg import DistillationRunnerCfg, EvalCfg, PpoRunnerCfg
+from foundation.rsl_rl.runner_cfg import DAggerAlgorithmCfg, DistillationRunnerCfg, EvalCfg, PpoRunnerCfg
 
 
 @dataclass
@@ -26,9 +26,17 @@ class PointCtrlPpoRunnerCfg(PpoRunnerCfg):
 
 @dataclass
 class PointCtrlDistillationRunnerCfg(DistillationRunnerCfg):
-    """DAgger student (GRU) on the deployable ``policy`` group, teacher = the PPO actor above."""
+    """DAgger student (GRU) on the deployable ``policy`` group, teacher = the PPO actor above.
+
+    16 gradient steps of 256 windows per iteration (the DAgger default: 6 × 128), by measurement against the same
+    teacher (the default 1-process run; ``scripts/evaluate_robustness.py``, 2048 episodes per condition, README): the
+    nominal final distance 0.95 cm instead of 2.02 cm (the issue's bound: 2 cm), and the success within 2 points of the
+    teacher's in 11 of 13 conditions instead of 9, for 134.5 s of training instead of 64 s (idle 2-core CPU).
+    """
 
     experiment_name: str = "point_ctrl_distillation"
     teacher_experiment_name: str = "point_ctrl"
     max_iterations: int = 150
     save_interval: int = 50
+    algorithm: DAggerAlgorithmCfg = field(default_factory=lambda: DAggerAlgorithmCfg(num_gradient_steps=16,
+                                                                                     batch_size=256))
