@@ -50,7 +50,6 @@ def rollout(env: RslRlVecEnvWrapper, student, teacher, seed: int, handover: int 
     push, cosine = [], []
     for t in range(int(env.max_episode_length) + 1):
         actions = student(obs)
-        teacher_actions = teacher(obs)
         if stop is not None and t == stop:
             state = unwrapped._compute_state()
             axis = unwrapped.sim.site_xmat_w[:, unwrapped._gear_site].float().view(-1, 3, 3)[:, :, 2]
@@ -64,8 +63,9 @@ def rollout(env: RslRlVecEnvWrapper, student, teacher, seed: int, handover: int 
         xy = actions[:, :2].clamp(-1, 1)
         cosine.append((to_shaft * xy).sum(dim=1) / (to_shaft.norm(dim=1) * xy.norm(dim=1)).clamp_min(1e-9))
         push.append(actions[:, 2].clamp(-1, 1))
-        use_teacher = handover is not None and t >= handover
-        obs, _, dones, extras = env.step(teacher_actions if use_teacher else actions)
+        if handover is not None and t >= handover:
+            actions = teacher(obs)  # an MLP on `teacher`: no state to keep warm before the handover
+        obs, _, dones, extras = env.step(actions)
         outcomes = extras.get("episode_outcomes")
         if outcomes is not None:
             ids = outcomes["env_ids"]
@@ -82,7 +82,8 @@ def rollout(env: RslRlVecEnvWrapper, student, teacher, seed: int, handover: int 
 def main() -> None:
     """Parse the flags, run the rollouts, print the tables."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", required=True, help="A gear_assembly_distillation checkpoint (student + teacher).")
+    parser.add_argument("--checkpoint", required=True,
+                        help="A gear_assembly_distillation checkpoint (student + teacher).")
     parser.add_argument("--num_envs", type=int, default=512)
     parser.add_argument("--estimate_error_mm", type=float, default=5.0)
     parser.add_argument("--probe_step", type=int, default=150)

@@ -52,10 +52,10 @@ class GearAssemblyDistillationRunnerCfg(DistillationRunnerCfg):
     over time (contact through the wrist wrench and the joint motion) is what the recurrence is for. 30 teacher-driven
     phase-1 iterations, 300 in all (1.84 M env-steps): measured 32 min, 79.7 % success at the default ±5 mm estimate
     error (the teacher: 94.3 %); without the contact term 80.7 % with 300 iterations against 75.1 % with 150 (1024
-    evaluation episodes each, README), the phase-2 data being what teaches the search by contact. Buffer of 1M transitions (~0.45 GB of float32 at 46 + 58 observation floats and
-    2 × 4 actions each; the oldest overwritten after 163 iterations); windows of 8 burn-in + 24 steps, 16 gradient
-    steps of 256 windows per iteration (the point-control student's 6 × 128 is ~1/5 of that: the contact inference
-    here is the harder mapping).
+    evaluation episodes each, README), the phase-2 data being what teaches the search by contact. Buffer of 1M
+    transitions (~0.45 GB of float32 at 46 + 58 observation floats and 2 × 4 actions each; the oldest overwritten
+    after 163 iterations); windows of 8 burn-in + 24 steps, 16 gradient steps of 256 windows per iteration (the
+    DAgger default 6 × 128 is ~1/5 of that: the contact inference here is the harder mapping).
     """
 
     experiment_name: str = "gear_assembly_distillation"

@@ -324,10 +324,11 @@ class GearAssemblyEnv(DirectRLEnv):
         self._wrench_tare = torch.zeros(n, 6, device=dev)  # sensor frame, set at every reset
         self._first_success_step = torch.full((n,), -1, dtype=torch.long, device=dev)
         self._keypoints = keypoint_offsets(cfg.rewards.num_keypoints, cfg.rewards.keypoint_scale_m).to(dev)
-        self._reward_names = ("kp_baseline", "kp_coarse", "kp_fine", "xy_align", "engaged", "success", "action_rate", "drop")
+        self._reward_names = ("kp_baseline", "kp_coarse", "kp_fine", "xy_align", "engaged", "success", "action_rate",
+                              "drop")
         rc = cfg.rewards
-        self._reward_weights = torch.tensor([rc.kp_baseline, rc.kp_coarse, rc.kp_fine, rc.xy_align, rc.engaged, rc.success,
-                                             rc.action_rate, rc.drop], device=dev)
+        self._reward_weights = torch.tensor([rc.kp_baseline, rc.kp_coarse, rc.kp_fine, rc.xy_align, rc.engaged,
+                                             rc.success, rc.action_rate, rc.drop], device=dev)
         self._episode_sums = torch.zeros(n, len(self._reward_names), device=dev)
         self._state: dict[str, torch.Tensor] = {}
         # The gear scene's grasp recipe on one MjData of this env's model: the start bank, and the TCP orientation at
@@ -388,12 +389,12 @@ class GearAssemblyEnv(DirectRLEnv):
         ranges) and a random hand yaw, the gear between the fingertip pads, the grip command applied and the physics
         run for ``settle_s`` (no weld). The whole single-env ``qpos``, ``qvel`` and ``ctrl`` are kept, and the wrist
         wrench at rest (the sensor's tare: the gear hangs free, and the base's pose, drawn per reset, does not touch
-        it); a reset replaces only the base's pose. States whose gear ended farther than ``settle_tolerance_m`` from the TCP are
-        left out (drawn again), so every start holds the gear.
+        it); a reset replaces only the base's pose. States whose gear ended farther than ``settle_tolerance_m`` from
+        the TCP are left out (drawn again), so every start holds the gear.
 
         Returns:
-            The bank (``qpos``, ``qvel``, ``ctrl``, ``wrench`` (force; torque, sensor frame) rows) and the mean height of the gear's centre below the TCP over
-            its states, m.
+            The bank (``qpos``, ``qvel``, ``ctrl``, ``wrench`` (force; torque, sensor frame) rows) and the mean height
+            of the gear's centre below the TCP over its states, m.
 
         Raises:
             RuntimeError: if more than half of the settled grasps lost the gear.
@@ -515,8 +516,8 @@ class GearAssemblyEnv(DirectRLEnv):
         Every reset tares the sensor (the start's wrench at rest plus noise of std noise/√``wrist_tare_samples``: the
         average of that many readings; the sensors are not recomputed between a reset and the next physics step, so
         the tare comes from the start bank); the tared reading, turned into the world frame, is the contact's wrench,
-        and ``contact_point_on_plane`` cuts its line of action with the gear's
-        bottom face (``_contact_depth`` below the TCP). Deployable: it needs only the sensor, the arm's kinematics and
+        and ``contact_point_on_plane`` cuts its line of action with the gear's bottom face (``_contact_depth`` below
+        the TCP). Deployable: it needs only the sensor, the arm's kinematics and
         the grasp's geometry. Returns (x, y) of the contact point minus the TCP, world frame, m, clipped to ±3 cm
         (the gear's outer radius is 15 mm), and 1.0 while in contact; zeros otherwise.
         """
@@ -537,7 +538,8 @@ class GearAssemblyEnv(DirectRLEnv):
         d = s["keypoint_distance"]
         terms = torch.stack([
             squashing_fn(d, *rc.kp_baseline_coef), squashing_fn(d, *rc.kp_coarse_coef),
-            squashing_fn(d, *rc.kp_fine_coef), squashing_fn(s["xy_error"], *rc.xy_align_coef), s["engaged"].float(), s["seated"].float(),
+            squashing_fn(d, *rc.kp_fine_coef), squashing_fn(s["xy_error"], *rc.xy_align_coef), s["engaged"].float(),
+            s["seated"].float(),
             (self._actions - self._prev_actions).norm(dim=1), s["dropped"].float(),
         ], dim=1) * self._reward_weights
         self._episode_sums += terms

@@ -31,8 +31,9 @@ OBS_DIM_CFG: dict[str, int] = {
     "gear_axis": 3,  # the gear's axis (its local z) in the world frame (privileged): its tilt. The hole is round, so
     #                  the gear's rotation about its own axis does not matter for insertion
     "gear_pos_rel_ee": 3,  # gear centre minus TCP, world frame, m (privileged: how the gear sits in the fingers)
-    "contact_pos_rel_ee": 3,  # where the gear touches something, from the tared wrist wrench (``contact_point_on_plane``):
-    #                           (x, y) of the contact point minus the TCP, world frame, m, and a 0/1 in-contact flag
+    "contact_pos_rel_ee": 3,  # where the gear touches something, from the tared wrist wrench
+    #                           (``contact_point_on_plane``): (x, y) of the contact point minus the TCP, world frame,
+    #                           m, and a 0/1 in-contact flag
     "prev_action": 4,  # the last policy action, in [-1, 1]
 }
 
