@@ -38,8 +38,14 @@ BANDS_MM = ((0.0, 1.35), (1.35, 2.5), (2.5, 4.0), (4.0, 5.5), (5.5, 8.0))
 @torch.inference_mode()
 def rollout(env: RslRlVecEnvWrapper, student, teacher, seed: int, handover: int | None = None,
             stop: int | None = None) -> dict:
-    """One episode per env; the teacher acts from step ``handover`` on (never when None); with ``stop``, return the
-    state at that step instead of the outcomes."""
+    """One episode per env; the teacher acts from step ``handover`` on (never when None).
+
+    Returns:
+        ``{"success": (N,) bool, "error_xy_mm": (N,) horizontal estimate error, mm}``; with ``stop``, the state at that
+        step instead: ``stuck`` (N,) bool, ``tilt_deg`` (N,) gear axis from vertical, deg, ``gear_tcp_mm`` (N,) gear
+        centre to TCP, mm, ``push`` and ``cosine`` (N,) medians over the last 20 steps of the z action and of the
+        cosine between the xy action and the world-frame direction from the TCP to the shaft.
+    """
     unwrapped, n = env.unwrapped, env.num_envs
     obs, _ = env.reset(seed)
     student.reset()
