@@ -126,8 +126,10 @@ def test_the_cpu_backends_start_alike_and_agree_on_a_short_rollout():
     """MuJoCo C as one model of N copies, as N simulations on threads, and MuJoCo Warp on its CPU device: the same
     start (same seed; the reset's wrench is the start bank's, not a stale sensor), and the same privileged observation
     after 5 policy steps of one action, to 1e-3 (the wrist torque's size; float64 C physics, float32 Warp), the TCP
-    to 0.1 mm and the gear's pose relative to its seat to 0.01 mm."""
-    envs = [gear_env(backend) for backend in ("mujoco", "mujoco_batch", "mujoco_warp")]
+    to 0.1 mm and the gear's pose relative to its seat to 0.01 mm. Free-air starts only: a contact start sets the gear
+    on the shaft within these steps, where float32 Warp's wrist torque differs from float64 C's by ~0.01 N·m."""
+    envs = [gear_env(backend, gear_scene__start__contact_fraction=0.0)
+            for backend in ("mujoco", "mujoco_batch", "mujoco_warp")]
     obs = [env.reset(seed=0)[0]["teacher"] for env in envs]
     for other in obs[1:]:
         assert torch.allclose(obs[0], other, atol=1e-5)
@@ -150,6 +152,9 @@ def test_a_bad_config_fails_before_any_work_naming_the_fields():
         gear_env(action__pos_scale_m=(0.01, 0.0, 0.0025), terminations__drop_distance_m=0.0)
     with pytest.raises(ValueError, match="action_space=6: must be 4"):
         gear_env(action_space=6)
+    with pytest.raises(ValueError, match=r"(?s)contact_xy_radius_m=\(0.008, 0.003\): must be \(low, high\).*"
+                                         r"contact_fraction=1.5: must be in \[0, 1\]"):
+        gear_env(gear_scene__start__contact_fraction=1.5, gear_scene__start__contact_xy_radius_m=(0.008, 0.003))
 
 
 def test_policy_observation_does_not_see_the_gear(env):
@@ -220,6 +225,29 @@ def test_play_camera_follows_the_gear_and_a_wrong_body_name_lists_the_valid_ones
             camera_settings(env)
     finally:
         env.cfg.viewer.body_name = "gear"
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1.0])
+def test_contact_starts_hang_the_gear_just_above_the_shaft_top_off_its_axis(fraction):
+    """With ``contact_fraction`` 1 every start's gear is 0.5-2 mm above the shaft tip and 3-8 mm off its axis (the
+    default ranges), held, and not touching yet (the reset's wrench is the bank's, at rest); with 0, every gear is
+    at least 1 cm above the tip (``gear_height_m``)."""
+    env = gear_env(gear_scene__start__contact_fraction=fraction)
+    assert env._bank["contact"].all() if fraction else not env._bank["contact"].any()
+    half = env._grasp_scene.gear_half_thickness_m
+    for seed in range(3):
+        env.reset(seed=seed)
+        gear = env.sim.site_pos_w[:, env._gear_site].float() - env.sim.env_origins.float()
+        offset = gear - env.shaft_tip_pos()
+        height, radial = offset[:, 2] - half, offset[:, :2].norm(dim=1)
+        if fraction:
+            assert ((height > 0.0004) & (height < 0.0021)).all(), height
+            assert ((radial > 0.003 - 1e-5) & (radial < 0.008 + 1e-5)).all(), radial
+        else:
+            assert (height > 0.0099).all(), height
+        assert ((gear - env.tcp_pos()).norm(dim=1) < 0.002).all()  # held: the gear centre at the TCP
+        obs, *_ = env.step(torch.zeros(NUM_ENVS, 4))
+        assert not env.reset_buf.any()
 
 
 def test_estimate_error_is_drawn_per_reset_and_constant_within_the_episode():
@@ -323,7 +351,7 @@ def test_the_contact_term_is_silent_in_free_air_and_points_at_a_shaft_the_gear_r
     contact (the reset's observation, the first steps in free air) it reports none."""
     from foundation.tasks.gear_assembly.scripted_policy import ScriptedPolicy
 
-    env = gear_env(noise__shaft_estimate_error_m=0.0)
+    env = gear_env(noise__shaft_estimate_error_m=0.0, gear_scene__start__contact_fraction=0.0)
     col = sum(OBS_DIM_CFG[t] for t in POLICY_OBS_ORDER[:POLICY_OBS_ORDER.index("contact_pos_rel_ee")])
     policy = ScriptedPolicy(env, aim_off_axis_m=0.005)
     obs, _ = env.reset(seed=2)

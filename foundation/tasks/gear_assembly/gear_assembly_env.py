@@ -390,11 +390,12 @@ class GearAssemblyEnv(DirectRLEnv):
         run for ``settle_s`` (no weld). The whole single-env ``qpos``, ``qvel`` and ``ctrl`` are kept, and the wrist
         wrench at rest (the sensor's tare: the gear hangs free, and the base's pose, drawn per reset, does not touch
         it); a reset replaces only the base's pose. States whose gear ended farther than ``settle_tolerance_m`` from
-        the TCP are left out (drawn again), so every start holds the gear.
+        the TCP are left out (drawn again), so every start holds the gear. The first ``start.contact_fraction`` of
+        the states are contact starts (``GearScene.reset(contact=True)``: the gear just above the shaft tip's height).
 
         Returns:
-            The bank (``qpos``, ``qvel``, ``ctrl``, ``wrench`` (force; torque, sensor frame) rows) and the mean height
-            of the gear's centre below the TCP over its states, m.
+            The bank (``qpos``, ``qvel``, ``ctrl``, ``wrench`` (force; torque, sensor frame) and ``contact`` (bool)
+            rows) and the mean height of the gear's centre below the TCP over its states, m.
 
         Raises:
             RuntimeError: if more than half of the settled grasps lost the gear.
@@ -402,8 +403,9 @@ class GearAssemblyEnv(DirectRLEnv):
         scene = self._grasp_scene
         rng = np.random.default_rng(int(torch.randint(2**62, (1,), generator=self.generator)))
         states, depths, rejected = [], [], 0
+        num_contact = round(self.cfg.gear_scene.start.contact_fraction * size)
         while len(states) < size:
-            scene.reset(rng)
+            scene.reset(rng, contact=len(states) < num_contact)
             d = scene.data
             slip = float(np.linalg.norm(d.site_xpos[scene.gear_site] - d.site_xpos[scene.tcp]))
             if slip <= self.cfg.settle_tolerance_m and np.isfinite(d.qpos).all():
@@ -420,7 +422,7 @@ class GearAssemblyEnv(DirectRLEnv):
         nq, nv = self.sim.model.nq, self.sim.model.nv
         nu = self.sim.model.nu
         bank = {"qpos": table[:, :nq], "qvel": table[:, nq:nq + nv], "ctrl": table[:, nq + nv:nq + nv + nu],
-                "wrench": table[:, nq + nv + nu:]}
+                "wrench": table[:, nq + nv + nu:], "contact": torch.arange(size, device=self.device) < num_contact}
         bank["qvel"][:, self._base_dof] = 0.0
         return bank, float(np.mean(depths))
 
@@ -562,10 +564,14 @@ class GearAssemblyEnv(DirectRLEnv):
         qpos = self._bank["qpos"][pick].clone()
         gear_xy = qpos[:, self._gear_q[:2]]
         # The base goes under the gear: its shaft tip at the gear's xy minus the drawn offset (the tip's xy in the base
-        # frame, zero for a centred shaft, turned by the base's yaw).
+        # frame, zero for a centred shaft, turned by the base's yaw). A contact start's offset has its length drawn
+        # from ``contact_xy_radius_m`` in a uniform direction.
         base_quat = _yaw_quat(self._uniform(st.base_yaw_rad, k))
         tip_xy = quat_apply(base_quat, self._tip_local.expand(k, 3))[:, :2]
-        base_xy = gear_xy - self._uniform(st.gear_xy_m, k, 2) - tip_xy
+        angle = self._uniform((-math.pi, math.pi), k)
+        ring = self._uniform(st.contact_xy_radius_m, k).unsqueeze(1) * torch.stack([angle.cos(), angle.sin()], dim=1)
+        offset = torch.where(self._bank["contact"][pick].unsqueeze(1), ring, self._uniform(st.gear_xy_m, k, 2))
+        base_xy = gear_xy - offset - tip_xy
         qpos[:, self._base_q] = torch.cat([base_xy, torch.zeros(k, 1, device=dev), base_quat], dim=1)
         self.sim.write_state(env_ids, qpos + self._origin_offsets(env_ids), self._bank["qvel"][pick])
         self.sim.ctrl[env_ids] = self._bank["ctrl"][pick].to(self.sim.ctrl.dtype)

@@ -151,12 +151,14 @@ class GearScene:
         mujoco.mj_kinematics(self.model, d)
         return self.site_pose(self.tcp, d)[1]
 
-    def reset(self, rng: np.random.Generator) -> None:
+    def reset(self, rng: np.random.Generator, contact: bool = False) -> None:
         """New episode: random base pose, gear grasped at a random offset above the shaft, grip settled.
 
         The arm is put by IK where the TCP is at the gear centre, the gripper pointing down with a random yaw; the
         gear is placed in the grip (:meth:`_place_gear_in_grip`), and the fingers close on it under the grip command
-        for ``cfg.settle_s`` with the arm holding its pose. No weld: the gear is held by friction only.
+        for ``cfg.settle_s`` with the arm holding its pose. No weld: the gear is held by friction only. With
+        ``contact``, the gear's bottom face is ``start.contact_height_m`` above the shaft tip instead of
+        ``start.gear_height_m`` (a contact start; the task places the shaft under it).
         """
         m, d, s = self.model, self.data, self.cfg.start
         mujoco.mj_resetData(m, d)
@@ -164,7 +166,8 @@ class GearScene:
         d.qpos[self.base_qadr:self.base_qadr + 7] = [u(s.base_x_m), u(s.base_y_m), 0.0, *yaw_quat(u(s.base_yaw_rad))]
         mujoco.mj_kinematics(m, d)
         tip = d.site_xpos[self.tip_site].copy()
-        gear_pos = tip + np.array([u(s.gear_xy_m), u(s.gear_xy_m), u(s.gear_height_m) + self.gear_half_thickness_m])
+        gear_pos = tip + np.array([u(s.gear_xy_m), u(s.gear_xy_m), u(s.contact_height_m if contact else s.gear_height_m)
+                                    + self.gear_half_thickness_m])
         quat = np.zeros(4)
         mujoco.mju_mulQuat(quat, yaw_quat(u(s.hand_yaw_rad)), self.home_tcp_quat())
         self.target_quat = quat
