@@ -15,6 +15,7 @@ _ENV = "foundation.tasks.gear_assembly.gear_assembly_env"
 _AGENTS = "foundation.tasks.gear_assembly.agents"
 
 register_task("gear_assembly", _ENV, "GearAssemblyEnv", "GearAssemblyEnvCfg", f"{_AGENTS}:GearAssemblyPpoRunnerCfg")
-# The same environment with the student-distillation runner: `train.py --task gear_assembly_distillation`.
-register_task("gear_assembly_distillation", _ENV, "GearAssemblyEnv", "GearAssemblyEnvCfg",
+# The same environment, a quarter of its starts with the gear on the shaft's top face (GearAssemblyDistillationEnvCfg),
+# with the student-distillation runner: `train.py --task gear_assembly_distillation`.
+register_task("gear_assembly_distillation", _ENV, "GearAssemblyEnv", "GearAssemblyDistillationEnvCfg",
               f"{_AGENTS}:GearAssemblyDistillationRunnerCfg")

@@ -32,14 +32,12 @@ class GearStartCfg:
     """Height of the gear's bottom face above the shaft tip, m."""
     hand_yaw_rad: tuple[float, float] = (-math.radians(30), math.radians(30))
     """Hand yaw about the vertical relative to the home yaw, rad."""
-    contact_fraction: float = 0.25
+    contact_fraction: float = 0.0
     """Share of the starts whose gear hangs just above the shaft's top face and off its axis (``contact_height_m``,
-    ``contact_xy_radius_m``), in place of ``gear_height_m`` and ``gear_xy_m``. They are the states a policy that aims
-    with a ±5 mm shaft estimate lands in: stopped at step 150 of a ±5 mm evaluation, 14.5 % of a student's episodes
-    had the gear resting on the shaft top > 4 mm off the axis (``scripts/diagnose_gear_student.py``). A teacher that
-    knows the exact shaft never aims wrong, so without these starts it never visits them, and its actions there,
-    which DAgger's student learns from, rescued only 26 of the 44 episodes handed over to it. 0 restores the plain
-    start distribution."""
+    ``contact_xy_radius_m``), in place of ``gear_height_m`` and ``gear_xy_m`` ("contact starts"). They are the states
+    a policy that aims with a ±5 mm shaft estimate lands in: stopped at step 150 of a ±5 mm evaluation, 14.5 % of a
+    student's episodes had the gear resting on the shaft top > 4 mm off the axis (``scripts/diagnose_gear_student.py``).
+    0 (the task's start distribution) by default; the student's env (``GearAssemblyDistillationEnvCfg``) sets it."""
     contact_height_m: tuple[float, float] = (0.0005, 0.002)
     """Height of the gear's bottom face above the shaft tip in a contact start, m: the first push sets it down."""
     contact_xy_radius_m: tuple[float, float] = (0.003, 0.008)
