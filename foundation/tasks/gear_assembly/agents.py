@@ -26,8 +26,8 @@ class GearAssemblyPpoRunnerCfg(PpoRunnerCfg):
     env-steps/s at 16 / 64 / 256 envs with random actions on the idle 2-core CPU (``scripts/benchmark_env.py --task
     gear_assembly``): the rate still grows to 256 envs, whose 2.9 s iterations keep a run within the budget. 256 envs
     × 24 steps per iteration (6144 env-steps, 0.8 s of the 8 s episode) × 300 iterations = 1.8 M env-steps: measured
-    29 min while a niced job shared the cores for its last third (2.9 s per iteration alone on the machine, ~8 s
-    shared), 94.3 % success on 1024 evaluation episodes (README).
+    22 min alone on the machine (~3.6 s per iteration), 96.7 % success on 1024 evaluation episodes with the best
+    evaluated checkpoint (iteration 249; the evaluations swing, README).
     lr 5e-4 adaptive (KL 0.008), γ 0.99, λ 0.95: Isaac Lab's gear-assembly values; 5 epochs × 4 minibatches of 1536
     (Isaac Lab: 8 × 16 of a 4096 × 128 batch). Periodic evaluation on 128 episodes every 50 iterations (one 240-step
     episode of 128 envs, ~30 k env-steps, each), the final one on 1024.
@@ -50,9 +50,11 @@ class GearAssemblyDistillationRunnerCfg(DistillationRunnerCfg):
 
     The GRU (hidden 128) sees no gear pose and only a shaft estimate with a per-episode bias: what it must infer
     over time (contact through the wrist wrench and the joint motion) is what the recurrence is for. 30 teacher-driven
-    phase-1 iterations, 300 in all (1.84 M env-steps): measured 32 min, 79.7 % success at the default ±5 mm estimate
-    error (the teacher: 94.3 %); without the contact term 80.7 % with 300 iterations against 75.1 % with 150 (1024
-    evaluation episodes each, README), the phase-2 data being what teaches the search by contact. Buffer of 1M
+    phase-1 iterations, 300 in all (1.84 M env-steps): measured 42 min (~6 s per iteration), 98.2 % success at the
+    default ±5 mm estimate error against the teacher's 96.7 % (1024 evaluation episodes, README); its env has a
+    quarter contact starts (``GearAssemblyDistillationEnvCfg``). On the earlier 5 N-grip scene without contact
+    starts: 80.7 % with 300 iterations against 75.1 % with 150, the phase-2 data being what teaches the search by
+    contact. Buffer of 1M
     transitions (~0.45 GB of float32 at 46 + 58 observation floats and 2 × 4 actions each; the oldest overwritten
     after 163 iterations); windows of 8 burn-in + 24 steps, 16 gradient steps of 256 windows per iteration (the
     DAgger default 6 × 128 is ~1/5 of that: the contact inference here is the harder mapping).
