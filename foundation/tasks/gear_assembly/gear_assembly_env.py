@@ -279,7 +279,10 @@ class GearAssemblyDistillationEnvCfg(GearAssemblyEnvCfg):
     it collects, and with a ±5 mm shaft estimate it lands the gear on the shaft's top face far more often than its
     own rollouts alone show the teacher's answer there. The teacher is trained without them: from the same seed, a
     teacher trained with a quarter contact starts reached 62.99 % success against 96.68 % without (1024 evaluation
-    episodes of the task's start distribution each; README, "Gear assembly, teacher").
+    episodes of the task's start distribution each; README, "Gear assembly, teacher"). Measured since: with the
+    20 N grip they bought the student nothing measurable (97.56 % without them after 150 iterations, 95.12 % with
+    them at the same point, 98.24 % at 300, ±5 mm); kept because the default student was trained and measured with
+    them.
     """
 
     gear_scene: GearSceneCfg = field(default_factory=lambda: GearSceneCfg(start=GearStartCfg(contact_fraction=0.25)))
