@@ -65,7 +65,8 @@ def main() -> None:
     parser.add_argument("--teacher_iterations", type=int, default=500)
     parser.add_argument("--student_iterations", type=int, default=150)
     parser.add_argument("--max_buffer_size", type=int, default=1_000_000, help="Total DAgger buffer (transitions).")
-    parser.add_argument("--batch_size", type=int, default=256, help="Total DAgger minibatch (sequences; the student default).")
+    parser.add_argument("--batch_size", type=int, default=256,
+                        help="Total DAgger minibatch (sequences; the student default).")
     parser.add_argument("--skip_student", action="store_true")
     parser.add_argument("--student_overrides", nargs="*", default=[], help="Extra overrides of the student runs.")
     parser.add_argument("overrides", nargs="*", help="Extra overrides for every run.")

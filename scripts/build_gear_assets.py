@@ -93,8 +93,8 @@ GEAR_SOLREF = BASE_SOLREF
 GEAR_SOLIMP = BASE_SOLIMP
 #: Friction of the base/shaft (sliding, torsional, rolling): lubricated steel/plastic.
 BASE_FRICTION = (0.5, 0.005, 0.0001)
-#: Friction of the gear against the fingertip pads: Menagerie's default 1.0 for the fingers, so a 20 N-per-finger grip holds
-#: 40 N of load.
+#: Friction of the gear against the fingertip pads: Menagerie's default 1.0 for the fingers, so a 20 N-per-finger
+#: grip holds 40 N of load.
 GEAR_FRICTION = (1.0, 0.005, 0.0001)
 
 # ---------------------------------------------------------------------------------------------------- the scene

@@ -54,10 +54,9 @@ class GearAssemblyDistillationRunnerCfg(DistillationRunnerCfg):
     default ±5 mm estimate error against the teacher's 96.7 % (1024 evaluation episodes, README); its env has a
     quarter contact starts (``GearAssemblyDistillationEnvCfg``). On the earlier 5 N-grip scene without contact
     starts: 80.7 % with 300 iterations against 75.1 % with 150, the phase-2 data being what teaches the search by
-    contact. Buffer of 1M
-    transitions (~0.45 GB of float32 at 46 + 58 observation floats and 2 × 4 actions each; the oldest overwritten
-    after 163 iterations); windows of 8 burn-in + 24 steps, 16 gradient steps of 256 windows per iteration (the
-    DAgger default 6 × 128 is ~1/5 of that: the contact inference here is the harder mapping).
+    contact. Buffer of 1M transitions (~0.45 GB of float32 at 46 + 58 observation floats and 2 × 4 actions each; the
+    oldest overwritten after 163 iterations); windows of 8 burn-in + 24 steps, 16 gradient steps of 256 windows per
+    iteration (the DAgger default 6 × 128 is ~1/5 of that: the contact inference here is the harder mapping).
     """
 
     experiment_name: str = "gear_assembly_distillation"

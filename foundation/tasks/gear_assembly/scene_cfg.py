@@ -52,7 +52,7 @@ class GearStartCfg:
                     "contact_height_m", "contact_xy_radius_m"):
             lo, hi = getattr(self, key)
             c.require(lo <= hi, key, "must be (low, high) with low <= high")
-        c.require(0.0 <= self.contact_fraction <= 1.0, "contact_fraction", "must be in [0, 1]")
+        c.in_range("contact_fraction", 0, 1)
         c.require(self.contact_height_m[0] >= 0.0, "contact_height_m", "must be >= 0 (above the shaft tip)")
         c.require(self.contact_xy_radius_m[0] >= 0.0, "contact_xy_radius_m", "must be >= 0")
         c.raise_errors()
@@ -81,7 +81,7 @@ class GearSceneCfg:
     arm_home_qpos: tuple[float, ...] = (0.0, 0.0, 0.0, -1.57079, 0.0, 1.57079, -0.7853)
     """Menagerie's "home" keyframe (source/franka_emika_panda/panda.xml), rad: the IK's start at every reset."""
     grip_ctrl: float = 0.0
-    """Gripper command while holding (0..255 maps to a 0..40 mm tendon target): 0 squeezes with the full 10 N
+    """Gripper command while holding (0..255 maps to a 0..40 mm tendon target): 0 squeezes with the full 40 N
     tendon force limit, 20 N per finger."""
     settle_s: float = 1.0
     """Physics time after placing the gear between the fingers, before the episode starts, s, while the grip builds up.
