@@ -122,6 +122,7 @@ def load_policy(role: str, checkpoint: str | None, env: RslRlVecEnvWrapper, devi
                                      expect={**cli.expected_checkpoint(agent_cfg.runner_class_name, task),
                                              "role": f"{role} of task '{task}'"},
                                      allow_unsafe=allow_unsafe)
+    agent_cfg = cli.models_from_checkpoint(agent_cfg, checkpoint, allow_unsafe=allow_unsafe)
     cli.without_dataset(agent_cfg, env.num_envs)
     runner = RUNNERS[agent_cfg.runner_class_name](env, to_rsl_rl_dict(agent_cfg), log_dir=None, device=device,
                                                   allow_unsafe_checkpoint=allow_unsafe)

@@ -25,7 +25,7 @@ import gymnasium as gym
 import torch
 
 from foundation.rsl_rl.checkpoints import (KIND_OF_RUNNER, CheckpointError, check_checkpoint, is_complete_run,
-                                           remove_stale_temporaries)
+                                           load_checkpoint, remove_stale_temporaries)
 from foundation.rsl_rl.runner_cfg import validate_run_cfgs
 from foundation.sim import check_device
 from foundation.tasks import load_task_cfgs, registered_tasks
@@ -156,6 +156,40 @@ def setup_torch(agent_cfg, rank: int = 0) -> None:
     torch.manual_seed(agent_cfg.seed + rank)
     if agent_cfg.device == "cpu":
         torch.set_num_threads(agent_cfg.torch_threads)
+
+
+#: The model configs of a runner config, by the key the checkpoint's saved ``agent_cfg`` holds them under.
+MODEL_KEYS = ("actor", "critic", "student", "teacher")
+
+
+def models_from_checkpoint(agent_cfg, checkpoint: str, as_teacher: bool = False, allow_unsafe: bool = False):
+    """``agent_cfg`` with the model configs ``checkpoint`` was trained with (the ``agent_cfg`` saved in it), so a
+    policy trained with other sizes (e.g. ``agent.student.rnn_hidden_dim=128``) builds and loads without repeating
+    its overrides. With ``as_teacher`` (a distillation's teacher from a PPO checkpoint), ``agent_cfg.teacher``
+    becomes the saved ``actor``. Every change is printed (``[info] model from the checkpoint: agent.student...``);
+    a checkpoint without saved configs (not written by this package) leaves ``agent_cfg`` as it is.
+
+    Raises:
+        UsageError: if the checkpoint cannot be read or its saved model config does not fit ``agent_cfg``.
+    """
+    try:
+        saved = (load_checkpoint(checkpoint, "cpu", allow_unsafe, mmap=True).get("run") or {}).get("agent_cfg")
+    except CheckpointError as err:
+        raise UsageError(f"error: {err}") from None
+    if not isinstance(saved, dict):
+        return agent_cfg
+    pairs = [("teacher", "actor")] if as_teacher else [(k, k) for k in MODEL_KEYS]
+    for key, saved_key in pairs:
+        if hasattr(agent_cfg, key) and isinstance(saved.get(saved_key), dict):
+            try:
+                model = merge_dict(getattr(agent_cfg, key), saved[saved_key], f"agent.{key}")
+            except ConfigError as err:
+                raise UsageError(f"error: the model config saved in '{checkpoint}' does not fit: "
+                                 f"{str(err).splitlines()[-1].strip()}") from None
+            for line in diff(getattr(agent_cfg, key), model, f"agent.{key}"):
+                print(f"[info] model from the checkpoint: {line}")
+            setattr(agent_cfg, key, model)
+    return agent_cfg
 
 
 def without_dataset(agent_cfg, num_envs: int) -> None:

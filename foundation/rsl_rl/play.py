@@ -129,6 +129,7 @@ def main(argv: list[str] | None = None) -> dict:
                                              "role": f"policy of task '{args.task}'"},
                                      allow_unsafe=args.allow_unsafe_checkpoint)
     print(f"[info] Checkpoint: {checkpoint}")
+    agent_cfg = cli.models_from_checkpoint(agent_cfg, checkpoint, allow_unsafe=args.allow_unsafe_checkpoint)
     cli.without_dataset(agent_cfg, env_cfg.scene.num_envs)
     show_viewer = bool(os.environ.get("DISPLAY")) and not args.video and not args.no_video
     record = not show_viewer and not args.no_video

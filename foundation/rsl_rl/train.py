@@ -97,6 +97,7 @@ def resolve(args: argparse.Namespace):
         checkpoint = cli.find_checkpoint(agent_cfg.experiment_name, args.load_run, args.checkpoint,
                                          expect={**own, "role": f"policy of task '{args.task}'"},
                                          allow_unsafe=args.allow_unsafe_checkpoint)
+        agent_cfg = cli.models_from_checkpoint(agent_cfg, checkpoint, allow_unsafe=args.allow_unsafe_checkpoint)
     elif agent_cfg.runner_class_name == "DistillationRunner":  # the teacher: --checkpoint, else the newest run
         try:
             checkpoint = cli.find_checkpoint(
@@ -106,6 +107,8 @@ def resolve(args: argparse.Namespace):
         except cli.UsageError as err:
             raise cli.UsageError(f"error: no teacher checkpoint: {str(err.code).removeprefix('error: ')}") from None
         print(f"[info] Teacher: {checkpoint}")
+        agent_cfg = cli.models_from_checkpoint(agent_cfg, checkpoint, as_teacher=True,
+                                               allow_unsafe=args.allow_unsafe_checkpoint)
     return env_cfg, agent_cfg, checkpoint
 
 

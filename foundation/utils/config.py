@@ -93,6 +93,19 @@ class FieldChecks:
         ok = (v > low if open_low else v >= low) and (v < high if open_high else v <= high)
         self.require(ok, key, f"must be in {'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}")
 
+    def range_pair(self, key: str, bound: float | None = None, closed: bool = True, integer: bool = False) -> None:
+        """``value`` is a ``(low, high)`` pair of finite numbers (integers with ``integer``) with ``low <= high`` and,
+        with ``bound``, ``low >= bound`` (``low > bound`` unless ``closed``)."""
+        v = self.value(key)
+        kind = int if integer else (int, float)
+        if not (isinstance(v, (tuple, list)) and len(v) == 2 and all(
+                isinstance(x, kind) and not isinstance(x, bool) and math.isfinite(x) for x in v)):
+            self.require(False, key, f"must be a (low, high) pair of {'integers' if integer else 'finite numbers'}")
+            return
+        low_ok = bound is None or (v[0] >= bound if closed else v[0] > bound)
+        lower = "" if bound is None else f"{bound} {'<=' if closed else '<'} "
+        self.require(low_ok and v[0] <= v[1], key, f"must be (low, high) with {lower}low <= high")
+
     def one_of(self, key: str, valid: Sequence[Any]) -> None:
         """``value in valid``."""
         self.require(self.value(key) in valid, key, f"must be one of {', '.join(map(repr, valid))}")

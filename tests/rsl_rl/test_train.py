@@ -101,6 +101,26 @@ def test_checkpoints_load_with_weights_only_and_into_a_fresh_runner(log_dir, loa
         assert torch.equal(actual[key], value), key
 
 
+def test_a_policy_trained_with_other_model_sizes_evaluates_and_teaches_without_repeating_them(log_dir, capsys):
+    run = main([*PPO_RUN, "agent.actor.hidden_dims=[16,8]", "agent.critic.hidden_dims=[16,8]"])["log_dir"]
+    path = os.path.join(run, "best_model.pt")
+    assert torch.load(path, weights_only=True)["actor_state_dict"]["mlp.0.weight"].shape[0] == 16
+
+    out = main(["--task", "point_ctrl", "--num_envs", "32", "--seed", "1", "--eval_only", "--checkpoint", path,
+                "agent.eval.final_num_episodes=16"])  # the default [64, 64] would not load
+    assert out["eval"].num_episodes == 16
+    assert "model from the checkpoint: agent.actor.hidden_dims: [64, 64] -> [16, 8]" in capsys.readouterr().out
+
+    student = main(["--task", "distillation", "--num_envs", "32", "--max_iterations", "1", "--seed", "1",
+                    "--checkpoint", path, "agent.eval.interval=0", "agent.eval.final_num_episodes=16",
+                    "agent.algorithm.phase1_iterations=1"])
+    assert "model from the checkpoint: agent.teacher.hidden_dims: [64, 64] -> [16, 8]" in capsys.readouterr().out
+    saved = torch.load(student["checkpoint"], weights_only=True)
+    assert saved["run"]["agent_cfg"]["teacher"]["hidden_dims"] == [16, 8]
+    for key, value in torch.load(path, weights_only=True)["actor_state_dict"].items():
+        assert torch.equal(saved["teacher_state_dict"][key], value), key
+
+
 # ----------------------------------------------------------------------------------------------- override errors
 def test_a_misspelt_override_fails_before_any_work_naming_the_closest_key(log_dir):
     with pytest.raises(SystemExit) as err:

@@ -219,3 +219,9 @@ def test_invalid_randomisation_ranges_are_rejected_by_name():
                        ("robot__motor_tau_scale_range", (0.0, 1.0)), ("gusts__force_range_mg", (0.3, 0.1))):
         with pytest.raises(ValueError, match=key.replace("__", ".")):
             make_point_ctrl_env(2, **{key: value})
+    with pytest.raises(ValueError) as info:  # every bad range at once, each with what is valid
+        make_point_ctrl_env(2, robot__latency_steps_range=(0.5, 2), robot__mass_range_kg=(0.0, 0.03),
+                            gusts__rate_hz=-1.0)
+    assert info.value.lines == ["env.robot.mass_range_kg=(0.0, 0.03): must be (low, high) with 0.0 < low <= high",
+                                "env.robot.latency_steps_range=(0.5, 2): must be a (low, high) pair of integers",
+                                "env.gusts.rate_hz=-1.0: must be >= 0.0"]

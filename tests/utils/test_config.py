@@ -250,3 +250,31 @@ def test_validate_lists_every_problem_with_its_full_key_value_and_valid_range():
         validate({"cfg": CheckedCfg(rate=float("nan"), count=9, limit=4, inner=SceneCfg(num_envs=0))})
     assert info.value.lines == ["cfg.rate=nan: must be a finite number", "cfg.count=9: must be in [0, 3]",
                                 "cfg.count=9: must be <= limit (4)", "cfg.inner.num_envs=0: must be >= 1"]
+
+
+@dataclass
+class RangesCfg:
+    span: tuple[float, float] = (0.0, 1.0)
+    mass: tuple[float, float] = (0.02, 0.03)
+    steps: tuple[int, int] = (0, 3)
+
+    def validate(self):
+        c = FieldChecks(self, "ranges config")
+        c.range_pair("span")
+        c.range_pair("mass", 0.0, closed=False)
+        c.range_pair("steps", 0, integer=True)
+        c.raise_errors()
+
+
+def test_range_pairs_need_ordered_finite_ends_within_their_bound():
+    validate({"cfg": RangesCfg()})
+    validate({"cfg": RangesCfg(span=(-5.0, -5.0), mass=(0.01, 0.01), steps=(0, 0))})  # equal ends are valid
+    with pytest.raises(ConfigError) as info:
+        validate({"cfg": RangesCfg(span=(1.0, 0.0), mass=(0.0, 0.03), steps=(-1, 2))})
+    assert info.value.lines == ["cfg.span=(1.0, 0.0): must be (low, high) with low <= high",
+                                "cfg.mass=(0.0, 0.03): must be (low, high) with 0.0 < low <= high",
+                                "cfg.steps=(-1, 2): must be (low, high) with 0 <= low <= high"]
+    with pytest.raises(ConfigError) as info:
+        validate({"cfg": RangesCfg(span=(0.0, float("inf")), steps=(0.5, 2))})
+    assert info.value.lines == ["cfg.span=(0.0, inf): must be a (low, high) pair of finite numbers",
+                                "cfg.steps=(0.5, 2): must be a (low, high) pair of integers"]

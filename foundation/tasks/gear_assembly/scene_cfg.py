@@ -48,13 +48,11 @@ class GearStartCfg:
     def validate(self) -> None:
         """Raise ``ConfigError`` naming every range whose low end exceeds its high end, and a fraction out of [0, 1]."""
         c = FieldChecks(self, "gear start config")
-        for key in ("base_x_m", "base_y_m", "base_yaw_rad", "gear_xy_m", "gear_height_m", "hand_yaw_rad",
-                    "contact_height_m", "contact_xy_radius_m"):
-            lo, hi = getattr(self, key)
-            c.require(lo <= hi, key, "must be (low, high) with low <= high")
+        for key in ("base_x_m", "base_y_m", "base_yaw_rad", "gear_xy_m", "gear_height_m", "hand_yaw_rad"):
+            c.range_pair(key)
+        for key in ("contact_height_m", "contact_xy_radius_m"):  # above the shaft tip; a distance
+            c.range_pair(key, 0.0)
         c.in_range("contact_fraction", 0, 1)
-        c.require(self.contact_height_m[0] >= 0.0, "contact_height_m", "must be >= 0 (above the shaft tip)")
-        c.require(self.contact_xy_radius_m[0] >= 0.0, "contact_xy_radius_m", "must be >= 0")
         c.raise_errors()
 
 

@@ -37,6 +37,7 @@ import torch
 from foundation.assets import asset_path
 from foundation.envs import DirectRLEnv, DirectRLEnvCfg, SceneCfg, SimCfg, SpawnCfg
 from foundation.sim import load_spec
+from foundation.utils.config import FieldChecks
 from foundation.utils.math import matrix_from_quat, quat_from_euler_xyz
 
 GRAVITY = 9.81  # m/s², the MJCF's gravity
@@ -97,6 +98,17 @@ class CrazyflieCfg:
     motor_strength_range: tuple[float, float] = (0.95, 1.05)
     motor_tau_scale_range: tuple[float, float] = (2.0 / 3.0, 2.0)
     latency_steps_range: tuple[int, int] = (0, 3)
+
+    def validate(self) -> None:
+        """Raise ``ConfigError`` naming every randomisation range that is not (low, high) with low <= high inside its
+        physical domain (masses, thrust-to-weight, strengths and τ scale > 0; payload and latency >= 0; latency in
+        whole physics steps)."""
+        c = FieldChecks(self, "Crazyflie config")
+        for key in ("mass_range_kg", "thrust_to_weight_range", "motor_strength_range", "motor_tau_scale_range"):
+            c.range_pair(key, 0.0, closed=False)
+        c.range_pair("payload_range_kg", 0.0)
+        c.range_pair("latency_steps_range", 0, integer=True)
+        c.raise_errors()
 
 
 @dataclass
@@ -170,6 +182,15 @@ class DisturbanceCfg:
     duration_range_s: tuple[float, float] = (0.1, 0.5)
     quiet_end_s: float = 1.0
 
+    def validate(self) -> None:
+        """Raise ``ConfigError`` naming every negative rate, time or range end, and every range with low > high."""
+        c = FieldChecks(self, "gust config")
+        for key in ("force_range_mg", "duration_range_s"):
+            c.range_pair(key, 0.0)
+        for key in ("rate_hz", "quiet_end_s"):
+            c.at_least(key, 0.0)
+        c.raise_errors()
+
 
 @dataclass
 class RewardCfg:
@@ -234,26 +255,6 @@ class PointCtrlEnvCfg(DirectRLEnvCfg):
     max_abs_qvel: float | None = 1000.0
 
 
-def _check_randomization(cfg: PointCtrlEnvCfg) -> None:
-    """Raise ``ValueError`` naming the first invalid randomisation range of ``cfg`` (each must be (low, high) with
-    low <= high; masses, payload, strengths, τ scale, latency and gusts within their physical domain)."""
-    rc, gc = cfg.robot, cfg.gusts
-    checks = [("robot.mass_range_kg", rc.mass_range_kg, 0.0, False), ("robot.thrust_to_weight_range",
-              rc.thrust_to_weight_range, 0.0, False), ("robot.payload_range_kg", rc.payload_range_kg, 0.0, True),
-              ("robot.motor_strength_range", rc.motor_strength_range, 0.0, False),
-              ("robot.motor_tau_scale_range", rc.motor_tau_scale_range, 0.0, False),
-              ("robot.latency_steps_range", rc.latency_steps_range, 0, True),
-              ("gusts.force_range_mg", gc.force_range_mg, 0.0, True),
-              ("gusts.duration_range_s", gc.duration_range_s, 0.0, True)]
-    for name, (low, high), bound, closed in checks:
-        if not (low >= bound if closed else low > bound) or high < low:
-            raise ValueError(f"{name}=({low}, {high}) is invalid: need {bound} {'<=' if closed else '<'} low <= high.")
-    if any(not isinstance(v, int) for v in rc.latency_steps_range):
-        raise ValueError(f"robot.latency_steps_range={rc.latency_steps_range} must hold integers (physics steps).")
-    if gc.rate_hz < 0.0 or gc.quiet_end_s < 0.0:
-        raise ValueError(f"gusts.rate_hz={gc.rate_hz} and gusts.quiet_end_s={gc.quiet_end_s} must be >= 0.")
-
-
 class PointCtrlEnv(DirectRLEnv):
     """Crazyflie point control; observation groups ``policy`` (22) and ``teacher`` (41), 4 actions.
 
@@ -277,7 +278,6 @@ class PointCtrlEnv(DirectRLEnv):
         if (cfg.observation_space, cfg.action_space) != (22, 4):
             raise ValueError(f"Point control has a 22-D 'policy' observation and 4 actions; got observation_space="
                              f"{cfg.observation_space}, action_space={cfg.action_space}.")
-        _check_randomization(cfg)
         super().__init__(cfg, render_mode, **kwargs)
         n, dev, rc = self.num_envs, self.device, cfg.robot
         model = self.sim.model
