@@ -23,13 +23,13 @@ def full(value: float, n: int = N) -> torch.Tensor:
 def test_observations_rewards_and_done_flags_have_the_documented_shapes_and_types():
     env = make_point_ctrl_env(N)
     assert isinstance(env, DirectRLEnv)
-    assert env.observation_sizes() == {"policy": 22, "teacher": 41}
+    assert env.observation_sizes() == {"policy": 25, "teacher": 41}
     assert env.num_actions == 4
     obs, _ = env.reset()
     for _ in range(3):
         obs, reward, terminated, time_outs, extras = env.step(torch.rand(N, 4) * 2 - 1)
     assert set(obs) == {"policy", "teacher"}
-    for group, size in (("policy", 22), ("teacher", 41)):
+    for group, size in (("policy", 25), ("teacher", 41)):
         assert obs[group].shape == (N, size)
         assert obs[group].dtype == torch.float32
         assert torch.isfinite(obs[group]).all()
@@ -37,7 +37,7 @@ def test_observations_rewards_and_done_flags_have_the_documented_shapes_and_type
     assert terminated.shape == (N,) and terminated.dtype == torch.bool
     assert time_outs.shape == (N,) and time_outs.dtype == torch.bool
     assert isinstance(extras, dict) and "log" in extras
-    assert env.single_observation_space["policy"].shape == (22,)
+    assert env.single_observation_space["policy"].shape == (25,)
     assert env.single_observation_space["teacher"].shape == (41,)
     assert env.single_action_space.shape == (4,)
 
@@ -375,4 +375,4 @@ def test_an_external_reset_aborts_episodes_without_reporting_them():
         env.step(full(0.0))
     obs, extras = env.reset()
     assert "episode_outcomes" not in extras and not any(k.startswith("Episode_") for k in extras["log"])
-    assert (env.episode_length_buf == 0).all() and obs["policy"].shape == (N, 22)
+    assert (env.episode_length_buf == 0).all() and obs["policy"].shape == (N, 25)

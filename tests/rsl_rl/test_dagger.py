@@ -238,7 +238,7 @@ def test_a_checkpoint_that_is_not_a_ppo_teacher_is_refused(log_dir):
 
 
 def test_a_teacher_with_another_input_size_is_refused(log_dir):
-    # A PPO actor trained on the 22-entry 'policy' group instead of the (41-entry) 'teacher' group.
+    # A PPO actor trained on the 25-entry 'policy' group instead of the (41-entry) 'teacher' group.
     env_cfg, agent_cfg = point_ctrl_cfg(NUM_ENVS, seed=0)
     agent_cfg.obs_groups = {"actor": ["policy"], "critic": ["teacher"]}
     env = RslRlVecEnvWrapper(make_env("point_ctrl", env_cfg))
@@ -248,7 +248,7 @@ def test_a_teacher_with_another_input_size_is_refused(log_dir):
     with pytest.raises(SystemExit) as err:
         distillation_main("--checkpoint", str(path))
     message = str(err.value.code)
-    assert "22 inputs" in message and str(env.unwrapped.observation_sizes()["teacher"]) in message
+    assert "25 inputs" in message and str(env.unwrapped.observation_sizes()["teacher"]) in message
 
 
 def test_a_checkpoint_with_pickled_objects_needs_allow_unsafe_checkpoint(log_dir, teacher_checkpoint):

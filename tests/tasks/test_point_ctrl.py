@@ -71,7 +71,8 @@ def test_make_env_builds_the_configured_env():
 # -------------------------------------------------------------------------------------------- observations
 def test_policy_observations_are_the_noisy_deployable_part_of_the_teacher_observations():
     """teacher: pos error (3), lin vel (3), body rates (3), rotation (9), last action (4), rotor speeds (4), mass
-    ratio (1), thrust-to-weight (1); policy: its first 22 entries, with sensor noise on the first 9."""
+    ratio (1), thrust-to-weight (1); policy: its first 22 entries, with sensor noise on the first 9, then the
+    accelerometer (3, tested in test_point_ctrl_physics.py)."""
     env = make_point_ctrl_env(N)
     for _ in range(3):
         obs, *_ = env.step(torch.rand(N, 4) * 2 - 1)

@@ -164,6 +164,27 @@ def test_wrench_of_an_arbitrary_command_on_a_tilted_body():
     assert (np.abs(body_torque(f)) > 1e-6).all()  # every torque component is exercised
 
 
+def test_the_accelerometer_reads_the_specific_force_in_the_body_frame():
+    """The ``policy`` group's last 3 entries (noise off): 0 when an episode starts (rotors stopped), then what an IMU
+    at the centre of mass measures, the acceleration minus gravity in the body frame: Rᵀ (a + g ẑ), which for
+    thrust alone is (0, 0, Σf / m) in every pose; 0 in free fall (rotors off)."""
+    poses = [((1.0, 2.0, 3.0), math.radians(50)), ((0.0, 0.0, 1.0), math.radians(90)),
+             ((1.0, 0.0, 0.0), math.radians(30)), ((-2.0, 1.0, 0.5), math.radians(120))]
+    actions = np.array([[0.6, -0.2, 0.1, -0.5], [-0.1, 0.4, 0.9, 0.2], [1.0, -1.0, 0.3, 0.0], [-1.0] * 4])
+    env = make_point_ctrl_env(len(poses), noise__accel_mps2=0.0, **EXACT)
+    obs, _ = env.reset()
+    assert obs["policy"].shape == (len(poses), 25) and (obs["policy"][:, 22:25] == 0).all()
+    write_states(env, np.tile([0.0, 0.0, 1.0], (len(poses), 1)), np.stack([quat_axis_angle(*p) for p in poses]))
+    acc, _, (obs, *_) = one_step(env, actions)
+    accel = obs["policy"][:, 22:25].double().numpy()
+    f = rotor_thrusts(actions)
+    for i, pose in enumerate(poses):
+        rot = rotmat_axis_angle(*pose)
+        np.testing.assert_allclose(accel[i], [0.0, 0.0, f[i].sum() / MASS_KG], rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(accel[i], rot.T @ (acc[i] + [0.0, 0.0, GRAVITY]), rtol=1e-4, atol=1e-4)
+    assert accel[3, 2] == pytest.approx(0.0, abs=1e-6) and accel[0, 2] > 1.0  # free fall vs thrust
+
+
 def test_full_thrust_of_a_level_body_is_thrust_to_weight_times_weight():
     env = make_point_ctrl_env(2, **EXACT)
     write_states(env, [[0.0, 0.0, 1.0]] * 2, [[1.0, 0.0, 0.0, 0.0]] * 2)
@@ -371,7 +392,7 @@ def test_sensor_noise_of_each_policy_channel_has_its_configured_scale():
 
 
 def test_configs_the_task_cannot_run_are_refused():
-    with pytest.raises(ValueError, match="22-D 'policy' observation and 4 actions"):
+    with pytest.raises(ValueError, match="25-D 'policy' observation and 4 actions"):
         make_point_ctrl_env(1, observation_space=28)
     with pytest.raises(ValueError, match="MJCF mass 0.027 kg .* differs from robot.mass_kg=0.03"):
         make_point_ctrl_env(1, robot__mass_kg=0.03)

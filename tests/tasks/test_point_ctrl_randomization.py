@@ -148,7 +148,7 @@ def test_gusts_apply_the_drawn_world_frame_force_to_the_flying_mass():
     force_range_mg · m₀ g, shown to the teacher as F / (m₀ g)."""
     env = make_point_ctrl_env(N, **{**NEW_FACTORS_OFF, "robot__payload_range_kg": (0.0, 0.01), "gusts__rate_hz": 1e6},
                               **LEVEL_AT_REST, **NO_CRASH, gusts__force_range_mg=(0.1, 0.3),
-                              gusts__duration_range_s=(0.1, 0.1))
+                              gusts__duration_range_s=(0.1, 0.1), noise__accel_mps2=0.0)
     mass = env.get_observations()["teacher"][:, MASS_RATIO].double() * M0
     obs, *_ = env.step(-torch.ones(N, 4))
     force = env._gust_force.double()
@@ -157,6 +157,10 @@ def test_gusts_apply_the_drawn_world_frame_force_to_the_flying_mass():
     assert ((magnitude > 0.1 - 1e-5) & (magnitude < 0.3 + 1e-5)).all() and magnitude.std() > 0.01
     torch.testing.assert_close(obs["teacher"][:, GUST].double(), force / (M0 * GRAVITY), atol=1e-6, rtol=0)
     torch.testing.assert_close(env.sim.qvel[:, :2], force[:, :2] / mass[:, None] * env.step_dt, rtol=1e-5, atol=1e-9)
+    # The student's accelerometer feels the gust: F / m in the body frame (R from the observation, body → world).
+    rot = obs["teacher"][:, 9:18].double().reshape(N, 3, 3)
+    accel_b = (rot.transpose(1, 2) @ (force / mass[:, None]).unsqueeze(2)).squeeze(2)
+    torch.testing.assert_close(obs["policy"][:, 22:25].double(), accel_b, rtol=1e-4, atol=1e-5)
     # The gust lasts its drawn duration (0.1 s = 5 policy steps), then (a new one may start at once) ends.
     for _ in range(4):
         env.step(-torch.ones(N, 4))
@@ -212,6 +216,24 @@ def test_evaluation_reports_chatter():
     result = evaluate(_Alternating(), env, seed=0)
     assert result.action_rate == pytest.approx(2.0) and result.at_limit_fraction == 1.0
     assert "mean |Δa| 2.000" in str(result)
+
+
+def test_accelerometer_noise_has_its_configured_scale_and_leaves_every_other_draw_as_it_was():
+    """Noise of 0.1 m/s² per axis, from the env's second generator: with it on or off, the teacher's observations,
+    the dynamics and the other sensors' noise are bit-identical, so adding the sensor kept the teacher's training
+    as it was; ``reset(seed)`` repeats the accelerometer's noise too."""
+    noisy, clean = (make_point_ctrl_env(N, seed=3, noise__accel_mps2=std) for std in (0.1, 0.0))
+    actions = torch.rand(20, N, 4, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    for a in actions:
+        obs_noisy, *_ = noisy.step(a)
+        obs_clean, *_ = clean.step(a)
+        assert torch.equal(obs_noisy["teacher"], obs_clean["teacher"])
+        assert torch.equal(obs_noisy["policy"][:, :22], obs_clean["policy"][:, :22])
+    deviation = obs_noisy["policy"][:, 22:25] - obs_clean["policy"][:, 22:25]
+    assert 0.07 < deviation.std().item() < 0.13
+    first = noisy.reset(seed=5)[0]["policy"][:, 22:25]
+    again = noisy.reset(seed=5)[0]["policy"][:, 22:25]
+    assert torch.equal(first, again) and first.abs().max() > 0  # only noise: the rotors are stopped at a start
 
 
 def test_invalid_randomisation_ranges_are_rejected_by_name():
