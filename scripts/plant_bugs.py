@@ -61,6 +61,13 @@ BUGS = [
     Bug("obs_rotmat_transposed", "rotation block of the observation is Rᵀ", ENV,
         "qvel[:, 3:], rot.flatten(1), self._actions", "qvel[:, 3:], rot.transpose(1, 2).flatten(1), self._actions",
         (PHYSICS, "tests/tasks/test_point_ctrl.py")),
+    Bug("accel_stale_at_start", "accelerometer shows the previous episode's last reading at an episode start", ENV,
+        "self._accel_valid[env_ids] = False", "self._accel_valid[env_ids] = True",
+        (f"{PHYSICS}::test_the_accelerometer_reads_the_specific_force_in_the_body_frame",)),
+    Bug("accel_main_generator", "accelerometer noise drawn from the env's generator (the teacher's stream shifts)", ENV,
+        "generator=self._imu_generator", "generator=self.generator",
+        ("tests/tasks/test_point_ctrl_randomization.py::"
+         "test_accelerometer_noise_has_its_configured_scale_and_leaves_every_other_draw_as_it_was",)),
     Bug("fine_scale", "fine distance term uses the coarse length scale", ENV,
         "1.0 - torch.tanh(d / rc.distance_fine_scale_m)", "1.0 - torch.tanh(d / rc.distance_coarse_scale_m)",
         (PHYSICS,)),

@@ -165,9 +165,9 @@ def test_wrench_of_an_arbitrary_command_on_a_tilted_body():
 
 
 def test_the_accelerometer_reads_the_specific_force_in_the_body_frame():
-    """The ``policy`` group's last 3 entries (noise off): 0 when an episode starts (rotors stopped), then what an IMU
-    at the centre of mass measures, the acceleration minus gravity in the body frame: Rᵀ (a + g ẑ), which for
-    thrust alone is (0, 0, Σf / m) in every pose; 0 in free fall (rotors off)."""
+    """The ``policy`` group's last 3 entries (noise off): 0 when an episode starts (rotors stopped, also after an
+    episode with thrust), then what an IMU at the centre of mass measures, the acceleration minus gravity in the
+    body frame: Rᵀ (a + g ẑ), which for thrust alone is (0, 0, Σf / m) in every pose; 0 in free fall (rotors off)."""
     poses = [((1.0, 2.0, 3.0), math.radians(50)), ((0.0, 0.0, 1.0), math.radians(90)),
              ((1.0, 0.0, 0.0), math.radians(30)), ((-2.0, 1.0, 0.5), math.radians(120))]
     actions = np.array([[0.6, -0.2, 0.1, -0.5], [-0.1, 0.4, 0.9, 0.2], [1.0, -1.0, 0.3, 0.0], [-1.0] * 4])
@@ -183,6 +183,8 @@ def test_the_accelerometer_reads_the_specific_force_in_the_body_frame():
         np.testing.assert_allclose(accel[i], [0.0, 0.0, f[i].sum() / MASS_KG], rtol=1e-4, atol=1e-4)
         np.testing.assert_allclose(accel[i], rot.T @ (acc[i] + [0.0, 0.0, GRAVITY]), rtol=1e-4, atol=1e-4)
     assert accel[3, 2] == pytest.approx(0.0, abs=1e-6) and accel[0, 2] > 1.0  # free fall vs thrust
+    obs, _ = env.reset()  # a new episode: rotors stopped, not the last episode's reading
+    assert (obs["policy"][:, 22:25] == 0).all()
 
 
 def test_full_thrust_of_a_level_body_is_thrust_to_weight_times_weight():
