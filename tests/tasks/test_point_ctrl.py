@@ -200,11 +200,13 @@ def test_reset_idx_stops_the_rotors_of_the_reset_envs_only():
 def test_the_task_runs_the_same_on_mujoco_c_and_mujoco_warp():
     """The task code on Warp's float32 tensors (the GPU path, here on Warp's CPU device) matches MuJoCo C's float64:
     same seed, same actions, 25 policy steps (0.5 s) from tilted, spinning starts; 1e-3 absolute on the exact
-    `teacher` observation covers float32 rounding over 50 physics steps."""
+    `teacher` observation and on the accelerometer (MuJoCo's sensor on each backend, the same noise) covers float32
+    rounding over 50 physics steps."""
     envs = [make_point_ctrl_env(4, seed=3, sim__backend=b) for b in ("mujoco", "mujoco_warp")]
     actions = torch.linspace(-0.3, 0.3, 16).reshape(4, 4)
     for _ in range(25):
         (obs_c, rew_c, *_), (obs_w, rew_w, *_) = (env.step(actions) for env in envs)
         torch.testing.assert_close(obs_w["teacher"], obs_c["teacher"], atol=1e-3, rtol=0)
+        torch.testing.assert_close(obs_w["policy"][:, 22:], obs_c["policy"][:, 22:], atol=1e-3, rtol=0)  # accelerometer
         torch.testing.assert_close(rew_w, rew_c, atol=1e-4, rtol=0)
     assert not envs[0].reset_buf.any()  # the comparison ran over whole, uninterrupted flights
