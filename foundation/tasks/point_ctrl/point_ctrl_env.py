@@ -44,6 +44,10 @@ from foundation.utils.math import matrix_from_quat, quat_from_euler_xyz
 
 GRAVITY = 9.81  # m/s², the MJCF's gravity
 IMU_ACCELEROMETER = "imu_accelerometer"  # the accelerometer the task adds at ``CrazyflieCfg.imu_site``
+#: Seed of the accelerometer's noise generator = env seed + this: far from the small offsets other seeds of a run
+#: use (``env.seed + rank`` of a data-parallel process, the evaluations' ``seed + 1``, ``+ 2``), so no two streams
+#: of a run coincide; below 2³² because torch's CPU generator keeps only a seed's low 32 bits.
+IMU_SEED_OFFSET = 0x9E3779B9
 
 
 @dataclass
@@ -297,7 +301,7 @@ class PointCtrlEnv(DirectRLEnv):
             raise ValueError(f"Point control has a 25-D 'policy' observation and 4 actions; got observation_space="
                              f"{cfg.observation_space}, action_space={cfg.action_space}.")
         self._imu_generator = torch.Generator(device=cfg.sim.device)
-        self._imu_generator.manual_seed(cfg.seed + 1 if cfg.seed is not None else secrets.randbits(63))
+        self._imu_generator.manual_seed(cfg.seed + IMU_SEED_OFFSET if cfg.seed is not None else secrets.randbits(63))
         super().__init__(cfg, render_mode, **kwargs)
         n, dev, rc = self.num_envs, self.device, cfg.robot
         model = self.sim.model
@@ -370,11 +374,12 @@ class PointCtrlEnv(DirectRLEnv):
         self._weight0 = weight0
         self.reset()
 
-    def reset(self, seed: int | None = None, options: dict | None = None):
-        """``DirectRLEnv.reset``; ``seed`` also reseeds the accelerometer's noise (its own generator, seeded from
-        ``seed + 1``: the sensor leaves every other random draw, hence the teacher's training, as it was)."""
+    def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[dict[str, torch.Tensor], dict]:
+        """``DirectRLEnv.reset``; ``seed`` also reseeds the accelerometer's noise (its own generator, seeded with
+        ``seed + IMU_SEED_OFFSET``: the sensor leaves every other random draw, hence the teacher's training, as it
+        was)."""
         if seed is not None:
-            self._imu_generator.manual_seed(seed + 1)
+            self._imu_generator.manual_seed(seed + IMU_SEED_OFFSET)
         return super().reset(seed, options)
 
     def observation_sizes(self) -> dict[str, int]:
